@@ -1,0 +1,123 @@
+# stakha-lever: one non-recursive Makefile.
+#
+#   make            build the service (build/stakha-lever) and the Lever simulator
+#   make run        the service on its embedded defaults (own PostgreSQL, Lever simulator)
+#   make test       the whole suite (unit + integration) against a throwaway PostgreSQL
+#   make bench      the benchmarks of tests/bench, one BENCH line per figure
+#   make SANITIZER=address,undefined test     (or SANITIZER=thread)
+#
+# Missing Debian packages are installed with apt when run as root (see `deps`).
+
+CC        ?= cc
+SANITIZER ?=
+BUILD     ?= build$(if $(SANITIZER),-$(subst $(comma),-,$(SANITIZER)))
+comma     := ,
+
+PKGS      := libmicrohttpd libcurl jansson libpq openssl
+APT_PKGS  := build-essential pkg-config libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev \
+             libpq-dev libssl-dev postgresql perl curl wrk clang-format
+VERSION   := 0.1.0
+
+CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -Wshadow \
+               -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter \
+               -DSL_VERSION='"$(VERSION)"' -Iserver -Ihandlers -Itests/lib
+ifneq ($(SANITIZER),)
+CFLAGS_BASE += -fsanitize=$(SANITIZER) -fno-omit-frame-pointer -O1
+LDFLAGS     += -fsanitize=$(SANITIZER)
+endif
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CFLAGS    += $(CFLAGS_BASE) $(PKG_CFLAGS)
+LDLIBS    += $(PKG_LIBS) -lpthread -lm
+
+# The engine, the handlers, and the migrations compiled into the binary.
+SERVER_SRCS := server/util.c server/log.c server/config.c server/crypto.c \
+               server/webhook_sig.c server/http.c server/db.c server/migrate.c \
+               server/embedded_pg.c server/metrics.c
+HANDLER_SRCS := handlers/routes.c handlers/ops.c
+MAIN_SRC    := server/main.c
+GEN_MIGRATIONS := $(BUILD)/gen/migrations_embedded.c
+MIGRATIONS  := $(sort $(wildcard migrations/*.sql))
+
+# The test harness and the fake Lever (also the standalone Lever simulator).
+TESTLIB_SRCS := tests/lib/harness.c tests/lib/fake_lever.c
+SIM_SRC      := tests/lib/lever_sim.c
+
+UNIT_TESTS  := test_config test_routes test_migrate test_util test_crypto test_webhook_sig
+INTEG_TESTS := test_ops test_http test_migrate_cli test_embedded_pg test_fake_lever test_compose
+
+LIB_OBJS   := $(patsubst %.c,$(BUILD)/%.o,$(SERVER_SRCS) $(HANDLER_SRCS)) \
+              $(BUILD)/gen/migrations_embedded.o
+TESTLIB_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(TESTLIB_SRCS))
+BIN        := $(BUILD)/stakha-lever
+SIM        := $(BUILD)/lever-sim
+UNIT_BINS  := $(addprefix $(BUILD)/tests/unit/,$(UNIT_TESTS))
+INTEG_BINS := $(addprefix $(BUILD)/tests/integration/,$(INTEG_TESTS))
+
+.PHONY: all deps run test unit integration bench clean format format-check fuzz
+.DEFAULT_GOAL := all
+
+all: deps $(BIN) $(SIM)
+
+# Install what is missing (as root), or say what to run.
+deps:
+	@missing=""; for p in $(APT_PKGS); do \
+	    dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	    if [ "$$(id -u)" = 0 ]; then \
+	        echo "installing:$$missing"; \
+	        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing) \
+	            >/tmp/stakha-lever-apt.log 2>&1 || { cat /tmp/stakha-lever-apt.log; exit 1; }; \
+	    else echo "missing packages; run: sudo apt-get install -y$$missing"; exit 1; fi; \
+	fi
+
+$(BUILD)/%.o: %.c $(wildcard server/*.h handlers/*.h tests/lib/*.h) | deps
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(GEN_MIGRATIONS): $(MIGRATIONS) server/embed_migrations.sh
+	@mkdir -p $(dir $@)
+	sh server/embed_migrations.sh $(MIGRATIONS) > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/gen/migrations_embedded.o: $(GEN_MIGRATIONS)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/libsl.a: $(LIB_OBJS)
+	rm -f $@ && ar rcs $@ $^
+
+$(BIN): $(BUILD)/$(MAIN_SRC:.c=.o) $(BUILD)/libsl.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(SIM): $(BUILD)/$(SIM_SRC:.c=.o) $(BUILD)/tests/lib/fake_lever.o $(BUILD)/libsl.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(TESTLIB_OBJS) $(BUILD)/libsl.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/integration/%: $(BUILD)/tests/integration/%.o $(TESTLIB_OBJS) $(BUILD)/libsl.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+.SECONDARY:
+
+# `make run`: the service on embedded defaults; without Lever credentials the
+# bundled Lever simulator is started and the service pointed at it.
+run: all
+	@sh tests/lib/run.sh $(BIN) $(SIM)
+
+test: all $(UNIT_BINS) $(INTEG_BINS)
+	@sh tests/lib/test.sh $(BIN) $(UNIT_BINS) $(INTEG_BINS)
+
+unit: all $(UNIT_BINS)
+	@prove --exec '' $(UNIT_BINS)
+
+bench: all
+	@sh tests/bench/run.sh $(BIN)
+
+clean:
+	rm -rf build build-*
+
+FORMAT_FILES = $(wildcard server/*.c server/*.h handlers/*.c handlers/*.h tests/*/*.c tests/*/*.h)
+format:
+	clang-format -i $(FORMAT_FILES)
+format-check:
+	clang-format --dry-run --Werror $(FORMAT_FILES)

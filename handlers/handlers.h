@@ -1,0 +1,23 @@
+/*
+ * handlers.h: every handler of the service and the route table that binds
+ * them to methods and paths (routes.c).
+ *
+ * Handlers speak to server/ headers only. Each runs on an HTTP server
+ * thread, once per request, and answers with exactly one sl_reply_* call.
+ */
+#ifndef SL_HANDLERS_H
+#define SL_HANDLERS_H
+
+#include <stddef.h>
+
+#include "http.h"
+
+extern const struct sl_route sl_routes[];
+extern const size_t sl_routes_count;
+
+/* ops.c */
+void sl_handle_health(struct sl_req *req);
+void sl_handle_ready(struct sl_req *req);
+void sl_handle_metrics(struct sl_req *req);
+
+#endif
