@@ -40,11 +40,11 @@ GEN_MIGRATIONS := $(BUILD)/gen/migrations_embedded.c
 MIGRATIONS  := $(sort $(wildcard migrations/*.sql))
 
 # The test harness and the fake Lever (also the standalone Lever simulator).
-TESTLIB_SRCS := tests/lib/harness.c tests/lib/fake_lever.c
+TESTLIB_SRCS := tests/lib/harness.c
 SIM_SRC      := tests/lib/lever_sim.c
 
 UNIT_TESTS  := test_config test_routes test_migrate test_util test_crypto test_webhook_sig
-INTEG_TESTS := test_ops test_http test_migrate_cli test_embedded_pg test_fake_lever test_compose
+INTEG_TESTS := test_ops test_db_outage test_migrate_cli test_embedded_pg test_fake_lever
 
 LIB_OBJS   := $(patsubst %.c,$(BUILD)/%.o,$(SERVER_SRCS) $(HANDLER_SRCS)) \
               $(BUILD)/gen/migrations_embedded.o

@@ -55,6 +55,13 @@ static void first_line(char *dst, size_t n, const char *src)
         *nl = '\0';
 }
 
+/* Server notices ("relation already exists, skipping") are not for operators. */
+static void ignore_notice(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;
+}
+
 enum sl_rc sl_db_connect(const char *conninfo, int connect_timeout_s, struct sl_db **out,
                          struct sl_err *err)
 {
@@ -72,6 +79,7 @@ enum sl_rc sl_db_connect(const char *conninfo, int connect_timeout_s, struct sl_
         PQfinish(conn);
         return sl_err_set(err, SL_ERR_DB, "database unavailable: %s", msg);
     }
+    PQsetNoticeProcessor(conn, ignore_notice, NULL);
     struct sl_db *db = sl_xcalloc(1, sizeof(*db));
     db->conn = conn;
     *out = db;

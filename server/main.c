@@ -217,6 +217,9 @@ static int cmd_serve(struct process *p)
     /* Blocked before any thread exists, so every thread inherits the mask
      * and only sigwait below sees these signals. */
     pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+    /* A parent shell may have left them ignored; ignored signals never reach sigwait. */
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
 
     if (open_database(p))
         return 1;
