@@ -33,18 +33,18 @@ LDLIBS    += $(PKG_LIBS) -lpthread -lm
 # The engine, the handlers, and the migrations compiled into the binary.
 SERVER_SRCS := server/util.c server/log.c server/config.c server/crypto.c \
                server/webhook_sig.c server/http.c server/db.c server/migrate.c \
-               server/embedded_pg.c server/metrics.c
-HANDLER_SRCS := handlers/routes.c handlers/ops.c
+               server/embedded_pg.c server/metrics.c server/event.c server/ingest.c
+HANDLER_SRCS := handlers/routes.c handlers/ops.c handlers/webhooks.c
 MAIN_SRC    := server/main.c
 GEN_MIGRATIONS := $(BUILD)/gen/migrations_embedded.c
 MIGRATIONS  := $(sort $(wildcard migrations/*.sql))
 
 # The test harness and the fake Lever (also the standalone Lever simulator).
-TESTLIB_SRCS := tests/lib/harness.c
+TESTLIB_SRCS := tests/lib/harness.c tests/lib/fake_lever.c
 SIM_SRC      := tests/lib/lever_sim.c
 
-UNIT_TESTS  := test_config test_routes test_migrate test_util test_crypto test_webhook_sig
-INTEG_TESTS := test_ops test_db_outage test_migrate_cli test_embedded_pg test_fake_lever
+UNIT_TESTS  := test_config test_routes test_migrate test_util test_crypto test_webhook_sig test_event
+INTEG_TESTS := test_ops test_db_outage test_migrate_cli test_embedded_pg test_webhooks test_fake_lever test_compose
 
 LIB_OBJS   := $(patsubst %.c,$(BUILD)/%.o,$(SERVER_SRCS) $(HANDLER_SRCS)) \
               $(BUILD)/gen/migrations_embedded.o

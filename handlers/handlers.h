@@ -20,4 +20,7 @@ void sl_handle_health(struct sl_req *req);
 void sl_handle_ready(struct sl_req *req);
 void sl_handle_metrics(struct sl_req *req);
 
+/* webhooks.c */
+void sl_handle_webhook(struct sl_req *req);
+
 #endif

@@ -12,6 +12,9 @@ const struct sl_route sl_routes[] = {
     {"GET", "/health", sl_handle_health, 0, SL_AUTH_NONE},
     {"GET", "/ready", sl_handle_ready, 0, SL_AUTH_NONE},
     {"GET", "/metrics", sl_handle_metrics, 0, SL_AUTH_NONE},
+
+    /* Stakha webhooks (SPEC 5): Standard Webhooks signature, checked by the handler. */
+    {"POST", "/webhooks/stakha", sl_handle_webhook, 1 * MiB, SL_AUTH_NONE},
 };
 
 const size_t sl_routes_count = sizeof(sl_routes) / sizeof(sl_routes[0]);

@@ -20,11 +20,13 @@
 struct sl_migration_set;
 struct sl_keyring;
 struct sl_whsecrets;
+struct sl_ingest;
 
 struct sl_app {
     const struct sl_config *cfg;
     const char *database_url;      /* cfg->database_url or the embedded cluster's */
     struct sl_db_pool *pool;       /* for HTTP threads */
+    struct sl_ingest *ingest;      /* group commit of webhook events */
     const struct sl_route *routes;
     size_t nroutes;
     char **api_tokens;             /* NULL-terminated, from SL_API_TOKEN */

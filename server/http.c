@@ -52,6 +52,7 @@ struct sl_req {
     struct sl_buf body;
     bool too_large;
     bool answered;     /* a response was queued */
+    bool deferred;     /* suspended until another thread replies (sl_req_defer) */
     /* The reply, filled by the handler. */
     int status;
     char *reply_body;
@@ -133,6 +134,7 @@ int sl_rc_http_status(enum sl_rc rc)
     switch (rc) {
     case SL_OK: return 200;
     case SL_ERR_INVALID: return 422;
+    case SL_ERR_BAD_REQUEST: return 400;
     case SL_ERR_NOT_FOUND: return 404;
     case SL_ERR_CONFLICT: return 409;
     case SL_ERR_AUTH: return 401;
@@ -151,6 +153,7 @@ const char *sl_rc_error_code(enum sl_rc rc)
     switch (rc) {
     case SL_OK: return "ok";
     case SL_ERR_INVALID: return "invalid_request";
+    case SL_ERR_BAD_REQUEST: return "bad_request";
     case SL_ERR_NOT_FOUND: return "not_found";
     case SL_ERR_CONFLICT: return "conflict";
     case SL_ERR_AUTH: return "unauthorized";
@@ -226,6 +229,20 @@ void sl_reply_header(struct sl_req *req, const char *name, const char *value)
     req->headers[req->nheaders][0] = sl_xstrdup(name);
     req->headers[req->nheaders][1] = sl_xstrdup(value);
     req->nheaders++;
+}
+
+void sl_req_defer(struct sl_req *req)
+{
+    SL_ASSERT(!req->deferred && req->status == 0);
+    req->deferred = true;
+    /* Suspended before the work is handed on, so a resume can never come first. */
+    MHD_suspend_connection(req->conn);
+}
+
+void sl_req_resume(struct sl_req *req)
+{
+    SL_ASSERT(req->deferred && req->status != 0);
+    MHD_resume_connection(req->conn);
 }
 
 /* ---- what handlers read ---- */
@@ -384,6 +401,8 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
         *upload_data_size = 0; /* refused early: discard whatever still arrives */
         return MHD_YES;
     }
+    if (req->deferred) /* resumed: the reply was set by another thread */
+        return queue_reply(req);
     if (*upload_data_size) {
         if (!req->too_large) {
             if (req->body.len + *upload_data_size > req->match.route->body_limit)
@@ -400,6 +419,8 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
     sl_log_set_request_id(req->id);
     req->match.route->handler(req);
     sl_log_set_request_id(NULL);
+    if (req->deferred)
+        return MHD_YES;
     return queue_reply(req);
 }
 
@@ -453,7 +474,8 @@ enum sl_rc sl_http_start(struct sl_app *app, struct sl_http **out, struct sl_err
                           cfg->http_host);
     struct sl_http *http = sl_xcalloc(1, sizeof(*http));
     http->app = app;
-    unsigned int flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC;
+    unsigned int flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC |
+                         MHD_ALLOW_SUSPEND_RESUME;
     http->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, access_cb, http, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,

@@ -89,6 +89,15 @@ void sl_reply_html(struct sl_req *req, int status, char *html);
 void sl_reply_text(struct sl_req *req, int status, const char *content_type, char *body);
 void sl_reply_empty(struct sl_req *req, int status);
 void sl_reply_redirect(struct sl_req *req, const char *location);
+/* Defers the answer: the handler returns without replying and another
+ * thread answers later with one sl_reply_* call followed by
+ * sl_req_resume(). Meanwhile the request holds no server thread. Call from
+ * the handler only, at most once. */
+void sl_req_defer(struct sl_req *req);
+/* After the deferred reply is set: hands the request back to the server.
+ * Any thread; the request must not be touched afterwards. */
+void sl_req_resume(struct sl_req *req);
+
 /* Adds a response header; call before the reply. Values are copied. */
 void sl_reply_header(struct sl_req *req, const char *name, const char *value);
 

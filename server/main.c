@@ -29,6 +29,7 @@
 #include "embedded_pg.h"
 #include "handlers.h"
 #include "http.h"
+#include "ingest.h"
 #include "log.h"
 #include "metrics.h"
 #include "migrate.h"
@@ -130,6 +131,22 @@ static int load_settings(struct process *p)
     return 0;
 }
 
+/* Settings without which `serve` cannot do its job. */
+static int require_serve_settings(const struct sl_config *cfg)
+{
+    if (!cfg->api_token) {
+        fprintf(stderr, "stakha-lever: SL_API_TOKEN: is required by serve (bearer token(s) of "
+                        "the internal API)\n");
+        return EXIT_CONFIG;
+    }
+    if (!cfg->stakha_webhook_secret) {
+        fprintf(stderr, "stakha-lever: SL_STAKHA_WEBHOOK_SECRET: is required by serve (the "
+                        "Standard Webhooks secret shared with Stakha)\n");
+        return EXIT_CONFIG;
+    }
+    return 0;
+}
+
 static void release_settings(struct process *p)
 {
     free_list(p->app.api_tokens);
@@ -221,9 +238,13 @@ static int cmd_serve(struct process *p)
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
 
+    int bad = require_serve_settings(&p->cfg);
+    if (bad)
+        return bad;
     if (open_database(p))
         return 1;
     p->app.pool = sl_db_pool_create(p->app.database_url, (int)p->cfg.db_pool_size);
+    p->app.ingest = sl_ingest_create(p->app.database_url, p->cfg.inbox_retention_days);
     int m = migrate_once(&p->app, true);
     if (m > 0) {
         p->exit_code = 1;
@@ -251,6 +272,7 @@ static int cmd_serve(struct process *p)
 out:
     atomic_store(&p->app.stopping, true);
     sl_http_stop(http, (int)p->cfg.shutdown_timeout_s * 1000);
+    sl_ingest_destroy(p->app.ingest);
     if (p->migrator_running)
         pthread_join(p->migrator, NULL);
     sl_db_pool_destroy(p->app.pool);

@@ -20,7 +20,8 @@
 
 enum sl_rc {
     SL_OK = 0,
-    SL_ERR_INVALID,     /* bad input from a caller: 400/422 */
+    SL_ERR_INVALID,     /* well-formed input that breaks a rule: 422 */
+    SL_ERR_BAD_REQUEST, /* malformed input (not JSON, bad id): 400 */
     SL_ERR_NOT_FOUND,   /* 404 */
     SL_ERR_CONFLICT,    /* 409 */
     SL_ERR_AUTH,        /* 401 */

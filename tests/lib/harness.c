@@ -214,8 +214,21 @@ bool th_service_start(struct th_service *svc, const char *cmd, const char *const
         snprintf(data, sizeof(data), "SL_DATA_DIR=%s/data", svc->dir);
         full[n++] = data;
     }
-    for (size_t i = 0; env && env[i] && n < 78; i++)
+    static const char *const defaults[] = {"SL_API_TOKEN=" TH_API_TOKEN,
+                                           "SL_STAKHA_WEBHOOK_SECRET=" TH_WEBHOOK_SECRET,
+                                           "SL_TOKEN_KEY=" TH_TOKEN_KEY};
+    for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++) {
+        char name[64];
+        snprintf(name, sizeof(name), "%.*s", (int)strcspn(defaults[i], "="), defaults[i]);
+        if (!env_has(env, name))
+            full[n++] = defaults[i];
+    }
+    for (size_t i = 0; env && env[i] && n < 78; i++) {
+        const char *eq = strchr(env[i], '=');
+        if (eq && strcmp(eq, "=-") == 0)
+            continue; /* explicitly unset */
         full[n++] = env[i];
+    }
     full[n] = NULL;
 
     pid_t parent = getpid();
@@ -461,11 +474,13 @@ static void *proxy_main(void *arg)
             if (!pfd[k].revents)
                 continue;
             if (map[k] == -1) {
-                if (p->listen_fd < 0)
-                    continue;
                 int c = accept(p->listen_fd, NULL, NULL);
                 if (c < 0)
                     continue;
+                if (p->down) { /* the "database" is down: hang up at once */
+                    close(c);
+                    continue;
+                }
                 int s = socket(AF_INET, SOCK_STREAM, 0);
                 struct sockaddr_in a = {.sin_family = AF_INET,
                                         .sin_port = htons((uint16_t)p->target_port)};
@@ -532,10 +547,10 @@ int th_proxy_port(const struct th_proxy *p)
 
 void th_proxy_set_down(struct th_proxy *p, bool down)
 {
+    /* The listener stays bound (a freed port can be taken by any outgoing
+     * connection); while down, new connections are closed at once. */
     pthread_mutex_lock(&p->lock);
-    if (down && p->listen_fd >= 0) {
-        close(p->listen_fd);
-        p->listen_fd = -1;
+    if (down) {
         for (int i = 0; i < PROXY_MAX; i++) {
             if (p->fds[i][0] < 0)
                 continue;
@@ -543,8 +558,6 @@ void th_proxy_set_down(struct th_proxy *p, bool down)
             close(p->fds[i][1]);
             p->fds[i][0] = p->fds[i][1] = -1;
         }
-    } else if (!down && p->listen_fd < 0) {
-        p->listen_fd = listen_on(p->port);
     }
     p->down = down;
     pthread_mutex_unlock(&p->lock);
@@ -559,6 +572,7 @@ void th_proxy_stop(struct th_proxy *p)
     p->stop = true;
     pthread_mutex_unlock(&p->lock);
     pthread_join(p->thread, NULL);
+    close(p->listen_fd);
     pthread_mutex_destroy(&p->lock);
     free(p);
 }

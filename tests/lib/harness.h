@@ -45,6 +45,11 @@ int th_pg_port(void);
 
 /* ---- the service ---- */
 
+/* Secrets th_service_start() sets unless the test's environment sets them. */
+#define TH_API_TOKEN "test-api-token"
+#define TH_WEBHOOK_SECRET "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+#define TH_TOKEN_KEY "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+
 struct th_service {
     pid_t pid;
     int port;
@@ -55,7 +60,8 @@ struct th_service {
 
 /* Starts the binary with `cmd` ("serve"/"migrate") and exactly the given
  * environment ("K=V" strings, NULL-terminated) plus PATH, SL_HTTP_ADDR
- * (127.0.0.1:0 unless given) and SL_DATA_DIR (a temp dir unless given).
+ * (127.0.0.1:0 unless given), SL_DATA_DIR (a temp dir unless given) and the
+ * TH_* secrets above unless given (a value "-" for a name leaves it unset).
  * For "serve", waits until it listens (returns false if it exited first or
  * did not listen within `wait_s`). */
 bool th_service_start(struct th_service *svc, const char *cmd, const char *const *env,
