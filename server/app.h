@@ -21,12 +21,16 @@ struct sl_migration_set;
 struct sl_keyring;
 struct sl_whsecrets;
 struct sl_ingest;
+struct sl_lever_pool;
+struct sl_workers;
 
 struct sl_app {
     const struct sl_config *cfg;
     const char *database_url;      /* cfg->database_url or the embedded cluster's */
     struct sl_db_pool *pool;       /* for HTTP threads */
     struct sl_ingest *ingest;      /* group commit of webhook events */
+    struct sl_lever_pool *lever;   /* Lever clients for HTTP threads (lever.h) */
+    struct sl_workers *workers;    /* delivery worker pool (workers.h) */
     const struct sl_route *routes;
     size_t nroutes;
     char **api_tokens;             /* NULL-terminated, from SL_API_TOKEN */
