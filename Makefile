@@ -113,6 +113,21 @@ unit: all $(UNIT_BINS)
 bench: all
 	@sh tests/bench/run.sh $(BIN)
 
+# `make fuzz FUZZ_SECONDS=60`: libFuzzer (clang) under ASan+UBSan on the
+# webhook signature header parser and the event parser together.
+FUZZ_SECONDS ?= 60
+FUZZ_SRCS := tests/fuzz/fuzz_webhook.c server/webhook_sig.c server/crypto.c server/event.c \
+             server/util.c
+fuzz: deps
+	@dpkg -s clang libclang-rt-14-dev >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && \
+	    apt-get update -qq && apt-get install -y -qq clang libclang-rt-14-dev >/dev/null; }
+	@mkdir -p build/fuzz build/fuzz/corpus && cp tests/fuzz/corpus/* build/fuzz/corpus/
+	clang -g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
+	    -fno-sanitize-recover=undefined -Iserver $(FUZZ_SRCS) \
+	    $$(pkg-config --cflags --libs jansson openssl) -o build/fuzz/fuzz_webhook
+	build/fuzz/fuzz_webhook -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
+	    -print_final_stats=1 build/fuzz/corpus
+
 clean:
 	rm -rf build build-*
 
