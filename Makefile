@@ -73,7 +73,8 @@ deps:
 
 $(BUILD)/%.o: %.c $(wildcard server/*.h handlers/*.h tests/lib/*.h) | deps
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	@echo "  CC    $<"
+	@$(CC) $(CFLAGS) -c -o $@ $<
 
 $(GEN_MIGRATIONS): $(MIGRATIONS) server/embed_migrations.sh
 	@mkdir -p $(dir $@)

@@ -143,8 +143,8 @@ enum sl_rc sl_db_exec(struct sl_db *db, const char *sql, int nparams, const char
     first_line(msg, sizeof(msg),
                res && PQresultErrorMessage(res)[0] ? PQresultErrorMessage(res)
                                                    : PQerrorMessage(db->conn));
-    PQclear(res);
-    if (PQstatus(db->conn) != CONNECTION_OK || unavailable_state(state))
+    PQclear(res); /* `state` pointed into it: only db->sqlstate from here */
+    if (PQstatus(db->conn) != CONNECTION_OK || unavailable_state(state ? db->sqlstate : NULL))
         return sl_err_set(err, SL_ERR_DB, "database unavailable: %s", msg);
     if (strcmp(db->sqlstate, "23505") == 0)
         return sl_err_set(err, SL_ERR_CONFLICT, "database: %s", msg);

@@ -39,9 +39,9 @@
 
 struct sl_embedded_pg {
     pid_t pid;
-    char dir[PATH_MAX + 32]; /* the cluster: <data_dir>/pg */
-    char log[PATH_MAX + 32];
-    char conninfo[PATH_MAX + 128];
+    char dir[160];          /* the cluster: <data_dir>/pg (bounded by the socket path) */
+    char log[192];
+    char conninfo[320];
 };
 
 /* The newest installed server's bin directory, or "" to search PATH. */
@@ -145,8 +145,8 @@ static enum sl_rc run_initdb(struct sl_embedded_pg *pg, const char *bindir,
 /* A postmaster.pid whose process is gone, or is not a postgres, is stale. */
 static void remove_stale_pidfile(const char *dir)
 {
-    char path[PATH_MAX + 32], comm_path[64], comm[64] = "";
-    snprintf(path, sizeof(path), "%s/postmaster.pid", dir);
+    char path[256], comm_path[64], comm[64] = "";
+    snprintf(path, sizeof(path), "%.160s/postmaster.pid", dir);
     FILE *f = fopen(path, "r");
     if (!f)
         return;
@@ -217,16 +217,16 @@ enum sl_rc sl_embedded_pg_start(const char *data_dir, struct sl_embedded_pg **ou
         rc = sl_err_set(err, SL_ERR_IO, "SL_DATA_DIR: %s: %s", data_dir, strerror(errno));
         goto out;
     }
-    snprintf(pg->dir, sizeof(pg->dir), "%s/pg", base);
-    snprintf(pg->log, sizeof(pg->log), "%s/postgres.log", base);
-    /* sun_path holds 107 bytes: <dir>/.s.PGSQL.5432 must fit. */
-    if (strlen(pg->dir) + strlen("/.s.PGSQL." PG_PORT) > 107) {
+    /* sun_path holds 107 bytes: <data_dir>/pg/.s.PGSQL.5432 must fit. */
+    if (strlen(base) + strlen("/pg/.s.PGSQL." PG_PORT) > 107) {
         rc = sl_err_set(err, SL_ERR_CONFIG,
                         "SL_DATA_DIR: %s is too long a path for PostgreSQL's Unix socket "
                         "(at most 90 characters)",
                         base);
         goto out;
     }
+    snprintf(pg->dir, sizeof(pg->dir), "%.100s/pg", base);
+    snprintf(pg->log, sizeof(pg->log), "%.100s/postgres.log", base);
     if (mkdir(pg->dir, 0700) && errno != EEXIST) {
         rc = sl_err_set(err, SL_ERR_IO, "cannot create %s: %s", pg->dir, strerror(errno));
         goto out;
@@ -241,9 +241,9 @@ enum sl_rc sl_embedded_pg_start(const char *data_dir, struct sl_embedded_pg **ou
             goto out;
         }
     }
-    char bindir[PATH_MAX], version_file[PATH_MAX + 16];
+    char bindir[PATH_MAX], version_file[256];
     find_bindir(bindir, sizeof(bindir));
-    snprintf(version_file, sizeof(version_file), "%s/PG_VERSION", pg->dir);
+    snprintf(version_file, sizeof(version_file), "%.160s/PG_VERSION", pg->dir);
     if (access(version_file, F_OK) != 0 && (rc = run_initdb(pg, bindir, &ra, err)))
         goto out;
     remove_stale_pidfile(pg->dir);
@@ -256,16 +256,16 @@ enum sl_rc sl_embedded_pg_start(const char *data_dir, struct sl_embedded_pg **ou
     }
     if (pg->pid == 0) {
         child_setup(&ra, pg->log, parent, true);
-        char sockdir[PATH_MAX + 32];
-        snprintf(sockdir, sizeof(sockdir), "unix_socket_directories=%s", pg->dir);
+        char sockdir[256];
+        snprintf(sockdir, sizeof(sockdir), "unix_socket_directories=%.160s", pg->dir);
         char *argv[] = {"postgres", "-D", pg->dir, "-p", PG_PORT, "-c", "listen_addresses=",
                         "-c", sockdir, NULL};
         exec_tool(bindir, "postgres", argv);
     }
     snprintf(pg->conninfo, sizeof(pg->conninfo),
-             "host=%s port=" PG_PORT " dbname=" DB_NAME " user=postgres", pg->dir);
-    char ping[PATH_MAX + 128];
-    snprintf(ping, sizeof(ping), "host=%s port=" PG_PORT " dbname=postgres user=postgres",
+             "host=%.160s port=" PG_PORT " dbname=" DB_NAME " user=postgres", pg->dir);
+    char ping[320];
+    snprintf(ping, sizeof(ping), "host=%.160s port=" PG_PORT " dbname=postgres user=postgres",
              pg->dir);
     int64_t deadline = sl_mono_ns() + 60LL * 1000000000;
     for (;;) {
