@@ -74,7 +74,7 @@ void sl_log_fields(enum sl_log_level level, const char *event, json_t *fields)
         json_object_update(line, fields);
     json_decref(fields);
 
-    char *text = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    char *text = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
     json_decref(line);
     if (!text)
         return;

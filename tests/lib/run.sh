@@ -30,6 +30,10 @@ if [ -z "${SL_API_TOKEN:-}" ]; then
     export SL_API_TOKEN=dev-token
     echo "make run: internal API token is 'dev-token' (set SL_API_TOKEN to choose)" >&2
 fi
+if [ -z "${SL_STAKHA_WEBHOOK_SECRET:-}" ]; then
+    export SL_STAKHA_WEBHOOK_SECRET=whsec_ZGV2ZWxvcG1lbnQtb25seS13ZWJob29rLXNlY3JldA==
+    echo "make run: webhook secret is $SL_STAKHA_WEBHOOK_SECRET (set SL_STAKHA_WEBHOOK_SECRET to choose)" >&2
+fi
 # The service handles Ctrl-C itself (drains, stops its PostgreSQL, exits 0);
 # this shell only waits for it, then stops the simulator.
 trap 'true' INT TERM
