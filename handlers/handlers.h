@@ -23,4 +23,13 @@ void sl_handle_metrics(struct sl_req *req);
 /* webhooks.c */
 void sl_handle_webhook(struct sl_req *req);
 
+/* postings.c */
+void sl_handle_postings(struct sl_req *req);
+
+/* syncs.c */
+void sl_handle_sync_put(struct sl_req *req);
+void sl_handle_sync_get(struct sl_req *req);
+void sl_handle_sync_delete(struct sl_req *req);
+void sl_handle_syncs_list(struct sl_req *req);
+
 #endif

@@ -173,3 +173,8 @@ BEGIN
         RETURN NEXT sl_ingest_event(item->>'id', item->'event');
     END LOOP;
 END $$;
+
+-- RFC 3339 UTC text of a time, as the API answers it.
+CREATE FUNCTION sl_rfc3339(t timestamptz) RETURNS text LANGUAGE sql STABLE AS $$
+    SELECT to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
+$$;

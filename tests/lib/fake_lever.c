@@ -140,6 +140,7 @@ struct fake_lever {
     int burst;
     int latency_ms;
     bool deny_next, strict, interactive, fail_users;
+    long max_page; /* 0: Lever's own 100 */
     FILE *trace;
     uint64_t prng;
 
@@ -1280,6 +1281,8 @@ static void reply_page(struct exchange *x, json_t *items)
         }
         start = (size_t)json_integer_value(at);
     }
+    if (f->max_page > 0 && limit > f->max_page)
+        limit = f->max_page;
     size_t total = json_array_size(items);
     size_t end = start + (size_t)limit < total ? start + (size_t)limit : total;
     json_t *page = json_array();
@@ -2669,6 +2672,13 @@ void fake_lever_set_rate_limit(struct fake_lever *f, double rps, int burst)
     f->burst = burst < 1 ? 1 : burst;
     for (size_t i = 0; i < f->accounts.n; i++)
         f->accounts.v[i]->bucket_ready = false;
+    pthread_mutex_unlock(&f->lock);
+}
+
+void fake_lever_set_max_page(struct fake_lever *f, long n)
+{
+    pthread_mutex_lock(&f->lock);
+    f->max_page = n;
     pthread_mutex_unlock(&f->lock);
 }
 

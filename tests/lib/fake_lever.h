@@ -77,6 +77,10 @@ void fake_lever_advance_clock(struct fake_lever *f, int64_t seconds);
  * Retry-After: 1. */
 void fake_lever_set_rate_limit(struct fake_lever *f, double rps, int burst);
 
+/* Serves list pages of at most `n` items whatever `limit` asks (0: Lever's 100), to
+ * exercise pagination with few objects. */
+void fake_lever_set_max_page(struct fake_lever *f, long n);
+
 /* Delay every answer by `ms` milliseconds (0 = none); the delay holds no lock. */
 void fake_lever_set_latency_ms(struct fake_lever *f, int ms);
 
