@@ -158,7 +158,13 @@ BEGIN
            AND a.application_id = v_app AND a.deleted;
         RETURN 'stored';
     END IF;
-    PERFORM sl_sync_application(v_team, v_app);
+    -- Most events concern jobs that are not synced and applications without
+    -- deliveries: two index probes decide that, before any further work.
+    IF EXISTS (SELECT 1 FROM job_syncs WHERE team_id = v_team
+                  AND job_id = p_event->'data'->'application'->>'job_id')
+       OR EXISTS (SELECT 1 FROM deliveries WHERE team_id = v_team AND application_id = v_app) THEN
+        PERFORM sl_sync_application(v_team, v_app);
+    END IF;
     RETURN 'stored';
 END $$;
 
