@@ -36,18 +36,20 @@ SERVER_SRCS := server/util.c server/log.c server/config.c server/crypto.c \
                server/embedded_pg.c server/metrics.c server/event.c server/ingest.c
 SERVER_SRCS += server/lever.c server/tokens.c
 HANDLER_SRCS := handlers/routes.c handlers/ops.c handlers/webhooks.c
+HANDLER_SRCS += handlers/common.c handlers/postings.c handlers/syncs.c
 MAIN_SRC    := server/main.c
 GEN_MIGRATIONS := $(BUILD)/gen/migrations_embedded.c
 MIGRATIONS  := $(sort $(wildcard migrations/*.sql))
 
 # The test harness and the fake Lever (also the standalone Lever simulator).
-TESTLIB_SRCS := tests/lib/harness.c tests/lib/fake_lever.c
+TESTLIB_SRCS := tests/lib/harness.c tests/lib/fake_lever.c tests/lib/lever_fixture.c
 SIM_SRC      := tests/lib/lever_sim.c
 
 UNIT_TESTS  := test_config test_routes test_migrate test_util test_crypto test_webhook_sig test_event
 UNIT_TESTS  += test_lever
 INTEG_TESTS := test_ops test_db_outage test_migrate_cli test_embedded_pg test_webhooks test_fake_lever test_compose
 INTEG_TESTS += test_tokens
+INTEG_TESTS += test_syncs
 
 LIB_OBJS   := $(patsubst %.c,$(BUILD)/%.o,$(SERVER_SRCS) $(HANDLER_SRCS)) \
               $(BUILD)/gen/migrations_embedded.o

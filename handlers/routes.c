@@ -15,6 +15,16 @@ const struct sl_route sl_routes[] = {
 
     /* Stakha webhooks (SPEC 5): Standard Webhooks signature, checked by the handler. */
     {"POST", "/webhooks/stakha", sl_handle_webhook, 1 * MiB, SL_AUTH_NONE},
+
+    /* Postings and job syncs (SPEC 3): the dropdown, then one job at a time. */
+    {"GET", "/api/v1/teams/{team_id}/lever/postings", sl_handle_postings, 0, SL_AUTH_API},
+    {"PUT", "/api/v1/teams/{team_id}/jobs/{job_id}/lever-sync", sl_handle_sync_put, 16 * KiB,
+     SL_AUTH_API},
+    {"GET", "/api/v1/teams/{team_id}/jobs/{job_id}/lever-sync", sl_handle_sync_get, 0,
+     SL_AUTH_API},
+    {"DELETE", "/api/v1/teams/{team_id}/jobs/{job_id}/lever-sync", sl_handle_sync_delete, 0,
+     SL_AUTH_API},
+    {"GET", "/api/v1/teams/{team_id}/lever-syncs", sl_handle_syncs_list, 0, SL_AUTH_API},
 };
 
 const size_t sl_routes_count = sizeof(sl_routes) / sizeof(sl_routes[0]);

@@ -47,6 +47,8 @@ int main(void)
                            "London");
     fake_lever_add_posting(f, "acct_1", "p-unl-a", "alpha unlisted", "internal", "", "Eng",
                            "London");
+    fake_lever_add_posting(f, "acct_1", "p-unl-c", "Mid unlisted", "internal", "", "Eng",
+                           "London");
     fake_lever_add_posting(f, "acct_1", "p-closed", "Closed one", "closed", "public", "Eng", "X");
     fake_lever_add_posting(f, "acct_1", "p-draft", "Draft one", "draft", "", "Eng", "X");
     fake_lever_add_posting(f, "acct_1", "p-pending", "Pending one", "pending", "", "Eng", "X");
@@ -68,9 +70,9 @@ int main(void)
     fake_lever_reset_log(f);
     is_int(api("GET", "/api/v1/teams/team_1/lever/postings", NULL, &j), 200, "postings: 200");
     json_t *list = json_object_get(j, "postings");
-    const char *want[] = {"p-alpha", "p-beta", "p-gamma", "p-unl-a", "p-unl-b"};
-    is_int(json_array_size(list), 5, "exactly the published and internal postings");
-    for (size_t i = 0; i < 5 && i < json_array_size(list); i++)
+    const char *want[] = {"p-alpha", "p-beta", "p-gamma", "p-unl-a", "p-unl-c", "p-unl-b"};
+    is_int(json_array_size(list), 6, "exactly the published and internal postings");
+    for (size_t i = 0; i < 6 && i < json_array_size(list); i++)
         is_str(json_string_value(json_object_get(json_array_get(list, i), "id")), want[i],
                "position %zu", i);
     json_t *alpha = json_array_get(list, 0), *unl = json_array_get(list, 3);
@@ -83,7 +85,7 @@ int main(void)
        "url is urls.show");
     json_decref(j);
     int calls = fake_lever_count(f, "GET", "/v1/postings");
-    ok(calls >= 4, "every page was read (%d requests, pages of 2)", calls);
+    is_int(calls, 4, "every page was read: 4 pages of 2 (3 published, 3 unlisted)");
 
     is_int(api("GET", "/api/v1/teams/team_1/lever/postings", NULL, NULL), 200, "again: 200");
     is_int(fake_lever_count(f, "GET", "/v1/postings"), calls,
