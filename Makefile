@@ -116,8 +116,13 @@ test: all $(UNIT_BINS) $(INTEG_BINS)
 unit: all $(UNIT_BINS)
 	@prove --exec '' $(UNIT_BINS)
 
-bench: all
-	@sh tests/bench/run.sh $(BIN)
+BENCH_PROGS := $(BUILD)/tests/bench/backfill $(BUILD)/tests/bench/ingest_load
+$(BUILD)/tests/bench/%: $(BUILD)/tests/bench/%.o $(TESTLIB_OBJS) $(BUILD)/libsl.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# `make bench BENCH=regex` runs only the matching benchmarks.
+bench: all $(BENCH_PROGS)
+	@sh tests/bench/run.sh $(BIN) $(BENCH)
 
 # `make fuzz FUZZ_SECONDS=60`: libFuzzer (clang) under ASan+UBSan on the
 # webhook signature header parser and the event parser together.
