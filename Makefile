@@ -37,6 +37,7 @@ SERVER_SRCS := server/util.c server/log.c server/config.c server/crypto.c \
 SERVER_SRCS += server/lever.c server/tokens.c
 HANDLER_SRCS := handlers/routes.c handlers/ops.c handlers/webhooks.c
 HANDLER_SRCS += handlers/common.c handlers/postings.c handlers/syncs.c
+HANDLER_SRCS += handlers/oauth.c handlers/connections.c
 MAIN_SRC    := server/main.c
 GEN_MIGRATIONS := $(BUILD)/gen/migrations_embedded.c
 MIGRATIONS  := $(sort $(wildcard migrations/*.sql))
@@ -48,7 +49,7 @@ SIM_SRC      := tests/lib/lever_sim.c
 UNIT_TESTS  := test_config test_routes test_migrate test_util test_crypto test_webhook_sig test_event
 UNIT_TESTS  += test_lever
 INTEG_TESTS := test_ops test_db_outage test_migrate_cli test_embedded_pg test_webhooks test_fake_lever test_compose
-INTEG_TESTS += test_tokens
+INTEG_TESTS += test_tokens test_oauth
 INTEG_TESTS += test_syncs
 
 LIB_OBJS   := $(patsubst %.c,$(BUILD)/%.o,$(SERVER_SRCS) $(HANDLER_SRCS)) \

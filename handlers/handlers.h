@@ -23,6 +23,14 @@ void sl_handle_metrics(struct sl_req *req);
 /* webhooks.c */
 void sl_handle_webhook(struct sl_req *req);
 
+/* oauth.c */
+void sl_handle_lever_connect(struct sl_req *req);
+void sl_handle_lever_callback(struct sl_req *req);
+
+/* connections.c */
+void sl_handle_connection_get(struct sl_req *req);
+void sl_handle_connection_delete(struct sl_req *req);
+
 /* postings.c */
 void sl_handle_postings(struct sl_req *req);
 

@@ -16,6 +16,14 @@ const struct sl_route sl_routes[] = {
     /* Stakha webhooks (SPEC 5): Standard Webhooks signature, checked by the handler. */
     {"POST", "/webhooks/stakha", sl_handle_webhook, 1 * MiB, SL_AUTH_NONE},
 
+    /* Lever connection (SPEC 3 and 4): the callback is the browser's, the rest Stakha's. */
+    {"POST", "/api/v1/teams/{team_id}/lever/connect", sl_handle_lever_connect, 16 * KiB,
+     SL_AUTH_API},
+    {"GET", "/api/v1/teams/{team_id}/lever/connection", sl_handle_connection_get, 0, SL_AUTH_API},
+    {"DELETE", "/api/v1/teams/{team_id}/lever/connection", sl_handle_connection_delete, 0,
+     SL_AUTH_API},
+    {"GET", "/oauth/lever/callback", sl_handle_lever_callback, 0, SL_AUTH_NONE},
+
     /* Postings and job syncs (SPEC 3): the dropdown, then one job at a time. */
     {"GET", "/api/v1/teams/{team_id}/lever/postings", sl_handle_postings, 0, SL_AUTH_API},
     {"PUT", "/api/v1/teams/{team_id}/jobs/{job_id}/lever-sync", sl_handle_sync_put, 16 * KiB,

@@ -197,6 +197,16 @@ char *sl_lever_authorize_url(const struct sl_config *cfg, const char *state)
 
 /* ---- the client ---- */
 
+void sl_lever_global_init(void)
+{
+    SL_ASSERT(curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK);
+}
+
+void sl_lever_global_cleanup(void)
+{
+    curl_global_cleanup();
+}
+
 struct sl_lever *sl_lever_create(const struct sl_config *cfg)
 {
     struct sl_lever *lv = sl_xcalloc(1, sizeof(*lv));

@@ -64,6 +64,11 @@ void sl_lever_tokens_cleanup(struct sl_lever_tokens *t);
 /* Called before every request; a non-OK return aborts the request with it. */
 typedef enum sl_rc (*sl_lever_gate_fn)(void *ctx, struct sl_err *err);
 
+/* libcurl's process-wide set-up and tear-down. Main thread, before any
+ * other thread starts / after they all ended. */
+void sl_lever_global_init(void);
+void sl_lever_global_cleanup(void);
+
 /* A client for the settings in `cfg` (borrowed, must outlive it). Caller owns. */
 struct sl_lever *sl_lever_create(const struct sl_config *cfg);
 void sl_lever_destroy(struct sl_lever *lv);

@@ -30,9 +30,11 @@
 #include "handlers.h"
 #include "http.h"
 #include "ingest.h"
+#include "lever.h"
 #include "log.h"
 #include "metrics.h"
 #include "migrate.h"
+#include "tokens.h"
 #include "util.h"
 #include "webhook_sig.h"
 
@@ -91,6 +93,7 @@ struct process {
     struct sl_app app;
     struct sl_embedded_pg *embedded;
     pthread_t migrator;
+    struct sl_tokens_refresher *refresher;
     bool migrator_running;
     volatile sig_atomic_t exit_code;
 };
@@ -144,6 +147,38 @@ static int require_serve_settings(const struct sl_config *cfg)
                         "Standard Webhooks secret shared with Stakha)\n");
         return EXIT_CONFIG;
     }
+    return 0;
+}
+
+/* SL_TOKEN_KEY is required with DATABASE_URL. On the embedded default
+ * (development, `make run`) a key is generated once into
+ * SL_DATA_DIR/token.key and reused (server/tokens.c). */
+static int require_token_key(struct process *p)
+{
+    if (p->app.keyring)
+        return 0;
+    if (p->cfg.database_url) {
+        fprintf(stderr, "stakha-lever: SL_TOKEN_KEY: is required when DATABASE_URL is set "
+                        "(base64 of 32 bytes; it encrypts Lever tokens at rest)\n");
+        return EXIT_CONFIG;
+    }
+    char *key = NULL;
+    bool generated = false;
+    struct sl_err err = {0};
+    if (sl_tokens_dev_key(p->cfg.data_dir, &key, &generated, &err) ||
+        sl_keyring_parse(key, &p->app.keyring, &err)) {
+        fprintf(stderr, "stakha-lever: SL_TOKEN_KEY: is not set and the development key "
+                        "cannot be used: %s\n", err.msg);
+        free(key);
+        return EXIT_CONFIG;
+    }
+    memset(key, 0, strlen(key));
+    free(key);
+    sl_log(generated ? SL_LOG_WARN : SL_LOG_INFO,
+           generated ? "token_key_generated" : "token_key_loaded",
+           "SL_TOKEN_KEY is not set: Lever tokens are encrypted with the development key %s "
+           "%s/token.key (set SL_TOKEN_KEY in production)",
+           generated ? "generated now into" : "read from", p->cfg.data_dir);
     return 0;
 }
 
@@ -239,12 +274,15 @@ static int cmd_serve(struct process *p)
     signal(SIGTERM, SIG_DFL);
 
     int bad = require_serve_settings(&p->cfg);
+    if (!bad)
+        bad = require_token_key(p);
     if (bad)
         return bad;
     if (open_database(p))
         return 1;
     p->app.pool = sl_db_pool_create(p->app.database_url, (int)p->cfg.db_pool_size);
     p->app.ingest = sl_ingest_create(p->app.database_url, p->cfg.inbox_retention_days);
+    p->app.lever = sl_lever_pool_create(&p->cfg, 8);
     int m = migrate_once(&p->app, true);
     if (m > 0) {
         p->exit_code = 1;
@@ -264,6 +302,7 @@ static int cmd_serve(struct process *p)
                   json_pack("{s:s,s:i,s:s,s:s}", "host", p->cfg.http_host, "port",
                             sl_http_port(http), "version", SL_VERSION, "database",
                             p->embedded ? "embedded" : "DATABASE_URL"));
+    p->refresher = sl_tokens_refresher_start(&p->cfg, p->app.database_url, p->app.keyring);
 
     int sig = 0;
     while (sigwait(&stop_signals, &sig) != 0)
@@ -272,9 +311,11 @@ static int cmd_serve(struct process *p)
 out:
     atomic_store(&p->app.stopping, true);
     sl_http_stop(http, (int)p->cfg.shutdown_timeout_s * 1000);
+    sl_tokens_refresher_stop(p->refresher);
     sl_ingest_destroy(p->app.ingest);
     if (p->migrator_running)
         pthread_join(p->migrator, NULL);
+    sl_lever_pool_destroy(p->app.lever);
     sl_db_pool_destroy(p->app.pool);
     sl_embedded_pg_stop(p->embedded);
     sl_log(SL_LOG_INFO, "stopped", "exit %d", (int)p->exit_code);
@@ -284,6 +325,7 @@ out:
 int main(int argc, char **argv)
 {
     signal(SIGPIPE, SIG_IGN);
+    sl_lever_global_init();
     if (argc < 2) {
         usage(stderr);
         return EXIT_CONFIG;
@@ -311,5 +353,6 @@ int main(int argc, char **argv)
     if (!rc)
         rc = strcmp(cmd, "serve") == 0 ? cmd_serve(&p) : cmd_migrate(&p);
     release_settings(&p);
+    sl_lever_global_cleanup();
     return rc;
 }

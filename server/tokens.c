@@ -606,7 +606,9 @@ enum sl_rc sl_tokens_dev_key(const char *data_dir, char **key_b64, bool *generat
     snprintf(path, sizeof(path), "%s/token.key", data_dir);
     if (access(path, F_OK) == 0)
         return read_key(path, key_b64, err);
-    if (make_dirs(data_dir, 0700))
+    /* 0755 like the embedded cluster's parent (postgres must traverse it);
+     * the key file itself is 0600. */
+    if (make_dirs(data_dir, 0755))
         return sl_err_set(err, SL_ERR_IO, "cannot create %s: %s", data_dir, strerror(errno));
     char key[64];
     enum sl_rc rc = sl_keyring_generate_b64(key, err);
