@@ -95,7 +95,7 @@ static void test_pure(void)
     cfg.lever_audience = "https://api.lever.co/v1/";
     char *url = sl_lever_authorize_url(&cfg, "st+ate/=x");
     ok(url && strncmp(url, "https://auth.example/authorize?", 31) == 0,
-       "authorize URL on the auth server: %s", url);
+       "authorize URL on the auth server: %s", url ? url : "-");
     ok(!strchr(url, ' ') && !strstr(url, "+"), "no raw space or plus in the URL");
     ok(strstr(url, "scope=offline_access%20opportunities%3Awrite%3Aadmin%20") != NULL,
        "scope space-separated, spaces as %%20");
