@@ -18,7 +18,8 @@
 
 void sl_handle_health(struct sl_req *req)
 {
-    sl_reply_json(req, 200, json_pack("{s:s}", "status", "ok"));
+    /* A constant answer: liveness probes come often and must stay cheap. */
+    sl_reply_text(req, 200, "application/json", sl_xstrdup("{\"status\":\"ok\"}"));
 }
 
 void sl_handle_ready(struct sl_req *req)

@@ -360,7 +360,14 @@ static enum MHD_Result first_call(struct sl_http *http, struct MHD_Connection *c
     req->http = http;
     req->conn = conn;
     req->started_ns = sl_mono_ns();
+    /* Methods are tokens of letters; anything else is logged as OTHER, so the
+     * access line needs no escaping. */
     sl_strlcpy(req->method, method, sizeof(req->method));
+    for (const char *c = method; *c; c++)
+        if (*c < 'A' || *c > 'Z' || c - method >= (long)sizeof(req->method) - 1) {
+            sl_strlcpy(req->method, "OTHER", sizeof(req->method));
+            break;
+        }
     req->path = sl_xstrdup(url);
     sl_buf_init(&req->body);
     *con_cls = req;
@@ -435,12 +442,8 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
     int status = req->answered ? req->status : 0;
     sl_metrics_http(req->match.index, status);
     double ms = (double)(sl_mono_ns() - req->started_ns) / 1e6;
-    json_t *f = json_pack("{s:s,s:s,s:s,s:i,s:f,s:I,s:b}", "request_id", req->id, "method",
-                          req->method, "route",
-                          req->match.route ? req->match.route->pattern : "unmatched", "status",
-                          status, "duration_ms", ms, "body_bytes", (json_int_t)req->body.len,
-                          "completed", toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
-    sl_log_fields(SL_LOG_INFO, "http_request", f);
+    sl_log_access(req->id, req->method, req->match.route ? req->match.route->pattern : "unmatched",
+                  status, ms, req->body.len, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
 
     free(req->path);
     free(req->reply_body);

@@ -35,4 +35,19 @@ void sl_log(enum sl_log_level level, const char *event, const char *fmt, ...)
 /* Logs `event` with the members of `fields` (taken: the function decrefs it). */
 void sl_log_fields(enum sl_log_level level, const char *event, json_t *fields);
 
+/* The access-log line of one HTTP request, at info level. Formatted without
+ * jansson, because it is on every request's path: `request_id`, `method` and
+ * `route` must hold only characters that need no JSON escaping (the HTTP
+ * layer guarantees it). While the flusher runs, these lines are buffered per
+ * thread and written at least every 100 ms. */
+void sl_log_access(const char *request_id, const char *method, const char *route, int status,
+                   double duration_ms, size_t body_bytes, bool completed);
+
+/* Starts / stops the thread that writes buffered access lines every 100 ms
+ * (main thread, once each); stop writes what is left. */
+void sl_log_start_flusher(void);
+void sl_log_stop_flusher(void);
+/* Writes every buffered access line now. Any thread. */
+void sl_log_flush(void);
+
 #endif

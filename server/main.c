@@ -293,6 +293,7 @@ static int cmd_serve(struct process *p)
         SL_ASSERT(p->migrator_running);
     }
     sl_metrics_init(sl_routes, sl_routes_count);
+    sl_log_start_flusher();
     if (sl_http_start(&p->app, &http, &err)) {
         sl_log(SL_LOG_FATAL, "startup_failed", "%s", err.msg);
         p->exit_code = 1;
@@ -318,6 +319,7 @@ out:
     sl_lever_pool_destroy(p->app.lever);
     sl_db_pool_destroy(p->app.pool);
     sl_embedded_pg_stop(p->embedded);
+    sl_log_stop_flusher();
     sl_log(SL_LOG_INFO, "stopped", "exit %d", (int)p->exit_code);
     return p->exit_code;
 }

@@ -159,8 +159,8 @@ int main(void)
     free(ct);
     th_resp_free(&r);
 
-    ok(th_service_log_contains(&svc, "\"event\":\"http_request\"") &&
-           th_service_log_contains(&svc, "\"request_id\":\"trace-abc.123\""),
+    ok(th_service_log_wait(&svc, "\"request_id\":\"trace-abc.123\"", 2000) &&
+           th_service_log_contains(&svc, "\"event\":\"http_request\""),
        "one JSON access-log line per request, with the request id");
     char *log = th_service_log(&svc);
     bool all_json = true;

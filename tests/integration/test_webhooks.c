@@ -92,7 +92,9 @@ int main(void)
     if (sl_whsecrets_parse(TH_WEBHOOK_SECRET, &secrets, &err))
         BAIL_OUT("%s", err.msg);
     th_db_create(&db);
-    if (!th_service_start(&svc, "serve", th_env(&db, NULL), 20))
+    /* Ingestion alone: no workers taking the deliveries it enqueues. */
+    const char *no_workers[] = {"SL_WORKERS=0", NULL};
+    if (!th_service_start(&svc, "serve", th_env(&db, no_workers), 20))
         BAIL_OUT("service did not start");
 
     /* Stored, then repeated. */
@@ -313,8 +315,8 @@ int main(void)
                      "S");
     is_int(post("msg_s1", s1), 202, "application of a synced job");
     is_int(count_sql("SELECT count(*) FROM deliveries WHERE application_id='app_s1' "
-                     "AND state='pending' AND lever_posting_id='post_s'"),
-           1, "gets a pending delivery to the posting");
+                     "AND state IN ('pending', 'parked') AND lever_posting_id='post_s'"),
+           1, "gets a delivery to the posting");
     char *s2 = event("application.created", "2026-12-04T15:00:00Z", "app_s2", "job_s", "added",
                      "S");
     is_int(post("msg_s2", s2), 202, "application in status added");
@@ -338,7 +340,7 @@ int main(void)
                      "AND lever_posting_id='post_s' AND state='cancelled'"),
            1, "old job's undelivered delivery cancelled");
     is_int(count_sql("SELECT count(*) FROM deliveries WHERE application_id='app_s2' "
-                     "AND lever_posting_id='post_t' AND state='pending'"),
+                     "AND lever_posting_id='post_t' AND state IN ('pending', 'parked')"),
            1, "new job's sync applies");
 
     /* Deleted: candidate data erased, undelivered work stopped. */

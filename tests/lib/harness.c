@@ -172,6 +172,17 @@ bool th_service_log_contains(const struct th_service *svc, const char *needle)
     return found;
 }
 
+bool th_service_log_wait(const struct th_service *svc, const char *needle, int timeout_ms)
+{
+    long long deadline = th_now_ms() + timeout_ms;
+    do {
+        if (th_service_log_contains(svc, needle))
+            return true;
+        usleep(20 * 1000);
+    } while (th_now_ms() < deadline);
+    return false;
+}
+
 static bool env_has(const char *const *env, const char *name)
 {
     size_t n = strlen(name);

@@ -73,6 +73,9 @@ int th_service_stop(struct th_service *svc, int sig, int wait_s);
 int th_service_wait(struct th_service *svc, int wait_s);
 /* True when the service's stderr contains `needle`. */
 bool th_service_log_contains(const struct th_service *svc, const char *needle);
+/* Polls the log until it contains `needle` or `timeout_ms` passes (access
+ * lines are written in blocks, at least every 100 ms). */
+bool th_service_log_wait(const struct th_service *svc, const char *needle, int timeout_ms);
 /* The whole stderr log (caller frees). */
 char *th_service_log(const struct th_service *svc);
 /* An environment with DATABASE_URL=<db> and the given extras, for th_service_start.
