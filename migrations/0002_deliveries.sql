@@ -168,16 +168,94 @@ BEGIN
     RETURN 'stored';
 END $$;
 
--- A batch: [{"id": webhook-id, "event": {...}}, ...] in arrival order.
--- One statement, so one transaction; each call sees the previous ones.
+-- A batch: [{"id": webhook-id, "event": {...}}, ...] in arrival order,
+-- answered with 'stored' or 'duplicate' per event, in order. One statement,
+-- so one transaction.
+--
+-- The common batch (only created/updated events, no webhook-id and no
+-- application twice) is stored set-based: one statement for the inbox and
+-- the applications together, one for the deliveries of synced jobs. Any
+-- other batch takes sl_ingest_event() event by event, in arrival order, each
+-- call seeing the previous ones; both paths give the same rows.
 CREATE FUNCTION sl_ingest_batch(p_batch jsonb) RETURNS SETOF text
 LANGUAGE plpgsql AS $$
 DECLARE
     item jsonb;
+    v_fast boolean;
+    v_results text[];
+    v_kept text[];
+    v_teams text[];
+    v_apps text[];
+    v_jobs text[];
 BEGIN
-    FOR item IN SELECT value FROM jsonb_array_elements(p_batch) LOOP
-        RETURN NEXT sl_ingest_event(item->>'id', item->'event');
-    END LOOP;
+    SELECT bool_and(e->>'type' IN ('application.created', 'application.updated'))
+           AND count(DISTINCT id) = count(*)
+           AND count(DISTINCT (e->'data'->>'team_id', e->'data'->'application'->>'id')) = count(*)
+      INTO v_fast
+      FROM (SELECT value->>'id' AS id, value->'event' AS e
+              FROM jsonb_array_elements(p_batch)) b;
+    IF NOT coalesce(v_fast, false) THEN
+        FOR item IN SELECT value FROM jsonb_array_elements(p_batch) LOOP
+            RETURN NEXT sl_ingest_event(item->>'id', item->'event');
+        END LOOP;
+        RETURN;
+    END IF;
+
+    WITH items AS (
+        SELECT ord, value->>'id' AS id, value->'event' AS e,
+               COALESCE((value->'event'->>'created_at')::timestamptz, now()) AS at,
+               nextval('webhook_event_seq') AS seq
+          FROM jsonb_array_elements(p_batch) WITH ORDINALITY AS t(value, ord)),
+    stored AS (
+        INSERT INTO webhook_events (webhook_id, team_id, application_id, type,
+                                    event_created_at, payload)
+        SELECT id, e->'data'->>'team_id', e->'data'->'application'->>'id', e->>'type', at, e
+          FROM items ORDER BY ord
+        ON CONFLICT (webhook_id) DO NOTHING
+        RETURNING webhook_id),
+    applied AS (
+        INSERT INTO applications AS a (team_id, application_id, job_id, status, candidate_id,
+                                       candidate, event_created_at, event_seq)
+        SELECT e->'data'->>'team_id', e->'data'->'application'->>'id',
+               e->'data'->'application'->>'job_id', e->'data'->'application'->>'status',
+               e->'data'->'candidate'->>'id', e->'data'->'candidate', at, seq
+          FROM items JOIN stored ON stored.webhook_id = items.id
+        ON CONFLICT (team_id, application_id) DO UPDATE
+           SET job_id = EXCLUDED.job_id, status = EXCLUDED.status,
+               candidate_id = EXCLUDED.candidate_id, candidate = EXCLUDED.candidate,
+               event_created_at = EXCLUDED.event_created_at, event_seq = EXCLUDED.event_seq,
+               updated_at = now()
+         WHERE NOT a.deleted
+           AND (a.event_created_at, a.event_seq) < (EXCLUDED.event_created_at, EXCLUDED.event_seq)
+        RETURNING team_id, application_id, job_id)
+    SELECT (SELECT array_agg(CASE WHEN s.webhook_id IS NULL THEN 'duplicate' ELSE 'stored' END
+                             ORDER BY i.ord)
+              FROM items i LEFT JOIN stored s ON s.webhook_id = i.id),
+           (SELECT array_agg(i.id) FROM items i JOIN stored s ON s.webhook_id = i.id
+             WHERE NOT EXISTS (SELECT 1 FROM applied p
+                                WHERE p.team_id = i.e->'data'->>'team_id'
+                                  AND p.application_id = i.e->'data'->'application'->>'id')),
+           (SELECT array_agg(team_id) FROM applied),
+           (SELECT array_agg(application_id) FROM applied),
+           (SELECT array_agg(job_id) FROM applied)
+      INTO v_results, v_kept, v_teams, v_apps, v_jobs;
+
+    -- Stored but not applied: older events, or events about deleted
+    -- applications, whose candidate data must not stay in the inbox.
+    IF v_kept IS NOT NULL THEN
+        UPDATE webhook_events e SET payload = NULL
+          FROM applications a
+         WHERE e.webhook_id = ANY (v_kept) AND a.team_id = e.team_id
+           AND a.application_id = e.application_id AND a.deleted;
+    END IF;
+    IF v_apps IS NOT NULL THEN
+        PERFORM sl_sync_application(t.team, t.app)
+           FROM unnest(v_teams, v_apps, v_jobs) AS t(team, app, job)
+          WHERE EXISTS (SELECT 1 FROM job_syncs s WHERE s.team_id = t.team AND s.job_id = t.job)
+             OR EXISTS (SELECT 1 FROM deliveries d
+                         WHERE d.team_id = t.team AND d.application_id = t.app);
+    END IF;
+    RETURN QUERY SELECT unnest(v_results);
 END $$;
 
 -- RFC 3339 UTC text of a time, as the API answers it.

@@ -64,15 +64,30 @@ static char *event(const char *type, const char *created_at, const char *app, co
 static long count_sql(const char *sql) { return th_db_long(&db, sql); }
 
 struct copy_arg {
-    const char *body;
+    const char *id;
+    char *body;
     long status;
 };
 
 static void *post_copy(void *arg)
 {
     struct copy_arg *a = arg;
-    a->status = post("msg_concurrent", a->body);
+    a->status = post(a->id, a->body);
     return NULL;
+}
+
+/* Posts n events at once from n threads; returns how many were answered 202. */
+static int post_concurrently(struct copy_arg *args, int n)
+{
+    pthread_t threads[64];
+    for (int i = 0; i < n; i++)
+        pthread_create(&threads[i], NULL, post_copy, &args[i]);
+    int accepted = 0;
+    for (int i = 0; i < n; i++) {
+        pthread_join(threads[i], NULL);
+        accepted += args[i].status == 202;
+    }
+    return accepted;
 }
 
 static void refused_422(const char *body, const char *field)
@@ -272,18 +287,12 @@ int main(void)
     /* 50 concurrent copies of one webhook. */
     char *e_c = event("application.created", "2026-12-04T15:19:56Z", "app_c", "job_42", "applied",
                       "Con");
-    pthread_t threads[50];
     struct copy_arg args[50];
-    for (int i = 0; i < 50; i++) {
-        args[i].body = e_c;
-        pthread_create(&threads[i], NULL, post_copy, &args[i]);
-    }
-    int created = 0, dup = 0;
-    for (int i = 0; i < 50; i++) {
-        pthread_join(threads[i], NULL);
-        created += args[i].status == 202;
+    for (int i = 0; i < 50; i++)
+        args[i] = (struct copy_arg){.id = "msg_concurrent", .body = e_c};
+    int created = post_concurrently(args, 50), dup = 0;
+    for (int i = 0; i < 50; i++)
         dup += args[i].status == 200;
-    }
     is_int(created, 1, "50 concurrent copies: one 202");
     is_int(dup, 49, "and 49 200s");
     is_int(count_sql("SELECT count(*) FROM webhook_events WHERE webhook_id='msg_concurrent'"), 1,
@@ -291,6 +300,32 @@ int main(void)
     is_int(count_sql("SELECT event_seq FROM applications WHERE application_id='app_c'") > 0, 1,
            "one application row");
     free(e_c);
+
+    /* Concurrent distinct events (batched together) and concurrent updates of
+     * one application (batched with the event-by-event path). */
+    char ids[40][32];
+    for (int i = 0; i < 40; i++) {
+        char app[32], at[32];
+        snprintf(ids[i], sizeof(ids[i]), "msg_many_%d", i);
+        if (i < 20) {
+            snprintf(app, sizeof(app), "app_many_%d", i);
+            args[i].body = event("application.created", "2026-12-04T15:19:56Z", app, "job_9",
+                                 "applied", "Many");
+        } else {
+            snprintf(at, sizeof(at), "2026-12-04T16:00:%02dZ", i);
+            args[i].body = event("application.updated", at, "app_one", "job_9", at, "One");
+        }
+        args[i].id = ids[i];
+    }
+    is_int(post_concurrently(args, 40), 40, "40 concurrent events: all 202");
+    is_int(count_sql("SELECT count(*) FROM applications WHERE application_id LIKE 'app\\_many\\_%'"),
+           20, "20 distinct applications stored");
+    status = th_db_value(&db, "SELECT status FROM applications WHERE application_id='app_one'", 0,
+                         NULL);
+    is_str(status, "2026-12-04T16:00:39Z", "concurrent updates of one application: newest wins");
+    free(status);
+    for (int i = 0; i < 40; i++)
+        free(args[i].body);
 
     /* Out of order: an older created after a newer updated. */
     char *newer = event("application.updated", "2026-12-04T16:00:00Z", "app_o", "job_42",
