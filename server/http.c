@@ -102,16 +102,17 @@ static bool path_matches(const char *pattern, const char *path, struct sl_route_
 void sl_route_match(const struct sl_route *routes, size_t nroutes, const char *method,
                     const char *path, struct sl_route_match *m)
 {
-    memset(m, 0, sizeof(*m));
+    m->route = NULL;
+    m->nparams = 0;
+    m->allow[0] = '\0';
     m->index = -1;
     m->status = 404;
     for (size_t i = 0; i < nroutes; i++) {
-        struct sl_route_match tmp;
-        memset(&tmp, 0, sizeof(tmp));
+        struct sl_route_match tmp; /* path_matches sets what is read of it */
         if (!path_matches(routes[i].pattern, path, &tmp))
             continue;
         if (strcmp(routes[i].method, method) == 0) {
-            memcpy(m->params, tmp.params, sizeof(m->params));
+            memcpy(m->params, tmp.params, (size_t)tmp.nparams * sizeof(tmp.params[0]));
             m->nparams = tmp.nparams;
             m->route = &routes[i];
             m->index = (int)i;
