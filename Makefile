@@ -35,7 +35,9 @@ SERVER_SRCS := server/util.c server/log.c server/config.c server/crypto.c \
                server/webhook_sig.c server/http.c server/db.c server/migrate.c \
                server/embedded_pg.c server/metrics.c server/event.c server/ingest.c
 SERVER_SRCS += server/lever.c server/tokens.c
+SERVER_SRCS += server/candidate.c server/queue.c server/ratelimit.c server/workers.c
 HANDLER_SRCS := handlers/routes.c handlers/ops.c handlers/webhooks.c
+HANDLER_SRCS += handlers/deliveries.c
 HANDLER_SRCS += handlers/common.c handlers/postings.c handlers/syncs.c
 HANDLER_SRCS += handlers/oauth.c handlers/connections.c
 MAIN_SRC    := server/main.c
@@ -44,13 +46,16 @@ MIGRATIONS  := $(sort $(wildcard migrations/*.sql))
 
 # The test harness and the fake Lever (also the standalone Lever simulator).
 TESTLIB_SRCS := tests/lib/harness.c tests/lib/fake_lever.c tests/lib/lever_fixture.c
+TESTLIB_SRCS += tests/lib/delivery_fixture.c
 SIM_SRC      := tests/lib/lever_sim.c
 
 UNIT_TESTS  := test_config test_routes test_migrate test_util test_crypto test_webhook_sig test_event
 UNIT_TESTS  += test_lever
+UNIT_TESTS  += test_candidate test_queue test_ratelimit
 INTEG_TESTS := test_ops test_db_outage test_migrate_cli test_embedded_pg test_webhooks test_fake_lever test_compose
 INTEG_TESTS += test_tokens test_oauth
 INTEG_TESTS += test_syncs
+INTEG_TESTS += test_delivery test_delivery_faults
 
 LIB_OBJS   := $(patsubst %.c,$(BUILD)/%.o,$(SERVER_SRCS) $(HANDLER_SRCS)) \
               $(BUILD)/gen/migrations_embedded.o

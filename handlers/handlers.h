@@ -40,4 +40,9 @@ void sl_handle_sync_get(struct sl_req *req);
 void sl_handle_sync_delete(struct sl_req *req);
 void sl_handle_syncs_list(struct sl_req *req);
 
+/* deliveries.c */
+void sl_handle_deliveries_list(struct sl_req *req);
+void sl_handle_delivery_get(struct sl_req *req);
+void sl_handle_delivery_retry(struct sl_req *req);
+
 #endif

@@ -4,7 +4,8 @@
  * /health proves only that the process serves HTTP: it never touches the
  * database, so a database outage does not get the service restarted.
  * /ready asks the database and checks that every migration this binary
- * knows is applied. /metrics renders the in-process counters.
+ * knows is applied. /metrics renders the in-process counters, then the
+ * gauges that live in the database (server/queue.c), read at scrape time.
  *
  * Threads: HTTP server threads.
  */
@@ -12,8 +13,10 @@
 
 #include "app.h"
 #include "handlers.h"
+#include "log.h"
 #include "metrics.h"
 #include "migrate.h"
+#include "queue.h"
 #include "util.h"
 
 void sl_handle_health(struct sl_req *req)
@@ -43,5 +46,15 @@ void sl_handle_metrics(struct sl_req *req)
     struct sl_buf out;
     sl_buf_init(&out);
     sl_metrics_render(&out);
+    /* Queue depth, oldest ready delivery, connections: read at scrape time;
+     * without the database the in-process metrics are still served. */
+    struct sl_app *app = sl_req_app(req);
+    struct sl_err err = {0};
+    struct sl_db *db = NULL;
+    if (atomic_load(&app->schema_ready) && !sl_db_pool_acquire(app->pool, 500, &db, &err)) {
+        if (sl_queue_render_gauges(db, &out, &err))
+            sl_log(SL_LOG_WARN, "metrics_gauges", "%s", err.msg);
+        sl_db_pool_release(app->pool, db);
+    }
     sl_reply_text(req, 200, "text/plain; version=0.0.4; charset=utf-8", sl_buf_take(&out));
 }

@@ -33,6 +33,12 @@ const struct sl_route sl_routes[] = {
     {"DELETE", "/api/v1/teams/{team_id}/jobs/{job_id}/lever-sync", sl_handle_sync_delete, 0,
      SL_AUTH_API},
     {"GET", "/api/v1/teams/{team_id}/lever-syncs", sl_handle_syncs_list, 0, SL_AUTH_API},
+
+    /* Deliveries (SPEC 3): what was pushed to Lever, what waits, what died and why. */
+    {"GET", "/api/v1/teams/{team_id}/deliveries", sl_handle_deliveries_list, 0, SL_AUTH_API},
+    {"GET", "/api/v1/teams/{team_id}/deliveries/{id}", sl_handle_delivery_get, 0, SL_AUTH_API},
+    {"POST", "/api/v1/teams/{team_id}/deliveries/{id}/retry", sl_handle_delivery_retry, 0,
+     SL_AUTH_API},
 };
 
 const size_t sl_routes_count = sizeof(sl_routes) / sizeof(sl_routes[0]);

@@ -73,6 +73,9 @@ static const struct setting settings[] = {
      "PostgreSQL connections shared by the HTTP threads"},
     {"SL_SHUTDOWN_TIMEOUT", K_INT, STR(shutdown_timeout_s), "10", 0, 3600,
      "seconds SIGTERM waits for in-flight requests and deliveries"},
+    {"SL_LEASE_SECONDS", K_INT, STR(lease_seconds), "25", 3, 300,
+     "seconds a claimed delivery stays leased without renewal (work of a crashed instance "
+     "is taken up after it)"},
     {"SL_INBOX_RETENTION_DAYS", K_INT, STR(inbox_retention_days), "30", 1, 3650,
      "webhook events older than this are deleted"},
 };

@@ -38,6 +38,7 @@ struct sl_config {
     long http_threads;
     long db_pool_size;
     long shutdown_timeout_s;
+    long lease_seconds;      /* delivery lease; a dead instance's work is taken up after it */
     long inbox_retention_days;
 };
 

@@ -37,6 +37,7 @@
 #include "tokens.h"
 #include "util.h"
 #include "webhook_sig.h"
+#include "workers.h"
 
 #define EXIT_CONFIG 2
 
@@ -304,6 +305,16 @@ static int cmd_serve(struct process *p)
                             sl_http_port(http), "version", SL_VERSION, "database",
                             p->embedded ? "embedded" : "DATABASE_URL"));
     p->refresher = sl_tokens_refresher_start(&p->cfg, p->app.database_url, p->app.keyring);
+    /* The workers wait for the schema themselves (the migrator may still be
+     * waiting for the database). */
+    if (!p->app.keyring)
+        sl_log(SL_LOG_WARN, "workers_disabled",
+               "SL_TOKEN_KEY is unset: Lever tokens cannot be read, nothing is delivered");
+    else if (sl_workers_start(&p->app, &p->app.workers, &err)) {
+        sl_log(SL_LOG_FATAL, "startup_failed", "%s", err.msg);
+        p->exit_code = 1;
+        goto out;
+    }
 
     int sig = 0;
     while (sigwait(&stop_signals, &sig) != 0)
@@ -311,7 +322,17 @@ static int cmd_serve(struct process *p)
     sl_log(SL_LOG_INFO, "shutdown", "%s received: draining", sig == SIGINT ? "SIGINT" : "SIGTERM");
 out:
     atomic_store(&p->app.stopping, true);
+    /* Workers and requests drain in parallel, within one SL_SHUTDOWN_TIMEOUT. */
+    sl_workers_stop_async(p->app.workers);
     sl_http_stop(http, (int)p->cfg.shutdown_timeout_s * 1000);
+    if (!sl_workers_stop(p->app.workers)) {
+        /* A worker is stuck in a Lever request; its leases were released.
+         * Leave without freeing what it may still read. */
+        sl_embedded_pg_stop(p->embedded);
+        sl_log(SL_LOG_INFO, "stopped", "exit %d (a worker abandoned)", (int)p->exit_code);
+        _exit(p->exit_code);
+    }
+    p->app.workers = NULL;
     sl_tokens_refresher_stop(p->refresher);
     sl_ingest_destroy(p->app.ingest);
     if (p->migrator_running)
