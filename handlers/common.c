@@ -89,6 +89,10 @@ static bool get_token(struct sl_req *req, struct sl_db *db, const char *team_id,
                        "Team %s has no active Lever connection; authenticate on Lever first.",
                        team_id);
         return false;
+    case SL_ERR_CONFIG:
+        sl_reply_error(req, 503, "lever_not_configured",
+                       "SL_LEVER_CLIENT_ID and SL_LEVER_CLIENT_SECRET are not set on this service.");
+        return false;
     case SL_ERR_UPSTREAM:
     case SL_ERR_AUTH:
         sl_log(SL_LOG_WARN, "lever_unavailable", "team %s: %s", team_id, err.msg);
