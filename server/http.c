@@ -39,6 +39,7 @@ struct sl_http {
     struct sl_app *app;
     int port;
     atomic_int in_flight;
+    bool quiesced;
 };
 
 struct sl_req {
@@ -503,10 +504,11 @@ int sl_http_port(const struct sl_http *http)
     return http->port;
 }
 
-void sl_http_stop(struct sl_http *http, int timeout_ms)
+void sl_http_quiesce(struct sl_http *http, int timeout_ms)
 {
-    if (!http)
+    if (!http || http->quiesced)
         return;
+    http->quiesced = true;
     MHD_socket s = MHD_quiesce_daemon(http->daemon);
     if (s != MHD_INVALID_SOCKET)
         close(s);
@@ -514,8 +516,15 @@ void sl_http_stop(struct sl_http *http, int timeout_ms)
     while (atomic_load(&http->in_flight) > 0 && sl_mono_ns() < deadline)
         usleep(10 * 1000);
     if (atomic_load(&http->in_flight) > 0)
-        sl_log(SL_LOG_WARN, "shutdown", "%d requests still in flight after %d ms; closing them",
+        sl_log(SL_LOG_WARN, "shutdown", "%d requests still in flight after %d ms",
                atomic_load(&http->in_flight), timeout_ms);
+}
+
+void sl_http_stop(struct sl_http *http, int timeout_ms)
+{
+    if (!http)
+        return;
+    sl_http_quiesce(http, timeout_ms);
     MHD_stop_daemon(http->daemon);
     free(http);
 }

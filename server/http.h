@@ -63,8 +63,12 @@ enum sl_rc sl_http_start(struct sl_app *app, struct sl_http **out, struct sl_err
 /* The port actually bound (useful with port 0). */
 int sl_http_port(const struct sl_http *http);
 
-/* Stops accepting, waits up to `timeout_ms` for requests in flight, stops
- * and frees the server. Main thread. */
+/* Stops accepting and waits up to `timeout_ms` for the requests in flight,
+ * deferred ones included; the server keeps serving those. Main thread. */
+void sl_http_quiesce(struct sl_http *http, int timeout_ms);
+/* Quiesces (unless done already), then stops and frees the server. Deferred
+ * requests must all have been resumed before: stop whatever answers them
+ * (the ingest writer) between sl_http_quiesce and this. Main thread. */
 void sl_http_stop(struct sl_http *http, int timeout_ms);
 
 /* ---- what handlers use ---- */

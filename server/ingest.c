@@ -126,7 +126,12 @@ static enum sl_rc ensure_connected(struct sl_ingest *ing, struct sl_err *err)
         return SL_OK;
     sl_db_close(ing->db);
     ing->db = NULL;
-    return sl_db_connect(ing->conninfo, 2, &ing->db, err);
+    enum sl_rc rc = sl_db_connect(ing->conninfo, 2, &ing->db, err);
+    /* A statement that hangs (locks, a stalled server) must not hold the
+     * waiting requests, or shutdown, forever: they get 503 and Stakha retries. */
+    if (!rc)
+        rc = sl_db_exec(ing->db, "SET statement_timeout = '10s'", 0, NULL, NULL, err);
+    return rc;
 }
 
 /* The batch parameter; the raw bodies were validated as JSON already. */
