@@ -112,9 +112,10 @@ const char *sl_db_sqlstate(struct sl_db *db)
 static bool unavailable_state(const char *st)
 {
     /* 08: connection exception; 57P01-03: shutdown, crash, cannot connect now;
+     * 57014: a statement_timeout fired (the server is too slow to count on);
      * 53: insufficient resources; 40001/40P01 are retryable but not outages. */
     return !st || strncmp(st, "08", 2) == 0 || strncmp(st, "57P", 3) == 0 ||
-           strncmp(st, "53", 2) == 0;
+           strcmp(st, "57014") == 0 /* statement timeout */ || strncmp(st, "53", 2) == 0;
 }
 
 enum sl_rc sl_db_exec(struct sl_db *db, const char *sql, int nparams, const char *const *params,
