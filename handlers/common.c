@@ -82,6 +82,11 @@ static bool get_token(struct sl_req *req, struct sl_db *db, const char *team_id,
     enum sl_rc rc = sl_tokens_get(db, lv->client, app->keyring, team_id, force, &lv->access, &err);
     switch (rc) {
     case SL_OK:
+        /* Data API requests of a handler pass the account's shared bucket too (SPEC 7). */
+        lv->gate.db = db;
+        lv->gate.rps = app->cfg->lever_rps;
+        lv->gate.account = lv->access.lever_account_id ? lv->access.lever_account_id : team_id;
+        sl_lever_set_gate(lv->client, sl_ratelimit_db_gate, &lv->gate);
         return true;
     case SL_ERR_NOT_FOUND:
     case SL_ERR_CONFLICT:

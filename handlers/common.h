@@ -17,6 +17,7 @@
 #include "db.h"
 #include "http.h"
 #include "lever.h"
+#include "ratelimit.h"
 #include "tokens.h"
 
 /* The {name} param of the route, checked as a Stakha id (SPEC 3); 400 invalid_id if not. */
@@ -40,6 +41,7 @@ void sl_h_fail(struct sl_req *req, const struct sl_err *err);
 struct sl_h_lever {
     struct sl_lever *client;
     struct sl_access access;
+    struct sl_ratelimit_borrowed gate; /* the account's bucket (SPEC 7), on the request's db */
 };
 bool sl_h_lever(struct sl_req *req, struct sl_db *db, const char *team_id, struct sl_h_lever *out);
 /* After a 401 from the API: refreshes once. Same answers as sl_h_lever. */

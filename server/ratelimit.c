@@ -141,21 +141,25 @@ static bool sleep_until_due(struct sl_ratelimit *rl, long long ns)
     }
 }
 
-enum sl_rc sl_ratelimit_take(struct sl_ratelimit *rl, const char *account, double *waited_s,
-                             struct sl_err *err)
+/* Runs `sql` on the borrowed `db` when given, else on the handle's own connection. */
+static enum sl_rc run(struct sl_ratelimit *rl, struct sl_db *db, const char *sql, int nparams,
+                      const char *const *params, struct sl_db_res **res, struct sl_err *err)
 {
-    if (waited_s)
-        *waited_s = 0;
-    long long abort_ns = atomic_load(&rl->abort_ns);
-    if (abort_ns && sl_mono_ns() >= abort_ns)
-        return sl_err_set(err, SL_ERR_IO, "rate limit: shutting down");
+    return db ? sl_db_exec(db, sql, nparams, params, res, err)
+              : exec(rl, sql, nparams, params, res, err);
+}
+
+/* Reserves a token of `account`'s bucket; *wait = seconds until it is due. */
+static enum sl_rc reserve(struct sl_ratelimit *rl, struct sl_db *db, long rps_value,
+                          const char *account, double *wait, struct sl_err *err)
+{
     char rps[32];
-    snprintf(rps, sizeof(rps), "%ld", rl->rps);
+    snprintf(rps, sizeof(rps), "%ld", rps_value > 0 ? rps_value : 1);
     const char *params[] = {account, rps};
     struct sl_db_res *res = NULL;
     enum sl_rc rc;
     for (int round = 0;; round++) {
-        rc = exec(rl, TAKE_SQL, 2, params, &res, err);
+        rc = run(rl, db, TAKE_SQL, 2, params, &res, err);
         if (rc)
             return rc;
         if (sl_db_res_rows(res) == 1 || round == 1)
@@ -163,7 +167,7 @@ enum sl_rc sl_ratelimit_take(struct sl_ratelimit *rl, const char *account, doubl
         /* First request for this account anywhere: a full bucket. */
         sl_db_res_free(res);
         res = NULL;
-        rc = exec(rl, CREATE_SQL, 2, params, NULL, err);
+        rc = run(rl, db, CREATE_SQL, 2, params, NULL, err);
         if (rc)
             return rc;
     }
@@ -173,13 +177,45 @@ enum sl_rc sl_ratelimit_take(struct sl_ratelimit *rl, const char *account, doubl
     }
     double tokens = strtod(sl_db_res_get(res, 0, 0), NULL);
     sl_db_res_free(res);
-    double wait = tokens >= 0 ? 0 : -tokens / (double)rl->rps;
+    *wait = tokens >= 0 ? 0 : -tokens / (double)(rps_value > 0 ? rps_value : 1);
+    return SL_OK;
+}
+
+enum sl_rc sl_ratelimit_take(struct sl_ratelimit *rl, const char *account, double *waited_s,
+                             struct sl_err *err)
+{
+    if (waited_s)
+        *waited_s = 0;
+    long long abort_ns = atomic_load(&rl->abort_ns);
+    if (abort_ns && sl_mono_ns() >= abort_ns)
+        return sl_err_set(err, SL_ERR_IO, "rate limit: shutting down");
+    double wait = 0;
+    enum sl_rc rc = reserve(rl, NULL, rl->rps, account, &wait, err);
+    if (rc)
+        return rc;
     if (wait > 0 && !sleep_until_due(rl, (long long)(wait * 1e9)))
         return sl_err_set(err, SL_ERR_IO, "rate limit: shutting down before the next token");
     rl->takes++;
     rl->waited_s += wait;
     if (waited_s)
         *waited_s = wait;
+    return SL_OK;
+}
+
+enum sl_rc sl_ratelimit_db_gate(void *ctx, struct sl_err *err)
+{
+    struct sl_ratelimit_borrowed *g = ctx;
+    if (!g || !g->db || !g->account)
+        return SL_OK;
+    double wait = 0;
+    enum sl_rc rc = reserve(NULL, g->db, g->rps, g->account, &wait, err);
+    if (rc)
+        return rc;
+    if (wait > 0) {
+        long long ns = (long long)(wait * 1e9);
+        struct timespec ts = {(time_t)(ns / 1000000000LL), (long)(ns % 1000000000LL)};
+        nanosleep(&ts, NULL);
+    }
     return SL_OK;
 }
 

@@ -18,6 +18,8 @@
 
 #include "rc.h"
 
+struct sl_db;
+
 struct sl_ratelimit;
 
 /* A handle for buckets of `rps` tokens a second (and as many at most), on
@@ -41,6 +43,18 @@ void sl_ratelimit_set_account(struct sl_ratelimit *rl, const char *account);
 
 /* An sl_lever_gate_fn: sl_lever_set_gate(lv, sl_ratelimit_gate, rl). */
 enum sl_rc sl_ratelimit_gate(void *rl, struct sl_err *err);
+
+/* The same bucket through a connection the caller already holds (an HTTP
+ * thread's pooled one, outside any transaction), for Lever requests made
+ * while serving a request (postings, sync checks): fill it and install it
+ * with sl_lever_set_gate(lv, sl_ratelimit_db_gate, &borrowed). Fields are
+ * borrowed and must stay valid while the gate is installed. */
+struct sl_ratelimit_borrowed {
+    struct sl_db *db;
+    long rps;            /* SL_LEVER_RPS */
+    const char *account; /* NULL: the gate lets requests pass */
+};
+enum sl_rc sl_ratelimit_db_gate(void *borrowed, struct sl_err *err);
 
 /* From now on, takes that would wait past the monotonic time `deadline_ns`
  * fail at once with SL_ERR_IO (0 clears). For shutdown; any thread. */

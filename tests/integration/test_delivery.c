@@ -392,6 +392,19 @@ int main(void)
     is_str(attempts, "1", "within the same attempt");
     free(attempts);
 
+    /* ---- a handler's Lever requests pass the same bucket as the workers' ---- */
+    char *before = th_db_value(&db, "SELECT updated_at FROM lever_rate_buckets"
+                                    " WHERE lever_account_id = 'acct_1'", 0, NULL);
+    int postings_reqs = fake_lever_count(fake, "GET", "/v1/postings");
+    is_int(api("GET", "/api/v1/teams/team_d/lever/postings", NULL), 200, "GET postings");
+    ok(fake_lever_count(fake, "GET", "/v1/postings") > postings_reqs, "it asked Lever");
+    char *after = th_db_value(&db, "SELECT updated_at FROM lever_rate_buckets"
+                                   " WHERE lever_account_id = 'acct_1'", 0, NULL);
+    ok(before && after && strcmp(before, after) != 0,
+       "and took its token from the account's bucket");
+    free(before);
+    free(after);
+
     /* ---- metrics ---- */
     struct th_resp r;
     th_get(&r, &svc, "/metrics");
