@@ -56,7 +56,7 @@ INTEG_TESTS := test_ops test_db_outage test_migrate_cli test_embedded_pg test_we
 INTEG_TESTS += test_tokens test_oauth
 INTEG_TESTS += test_syncs
 INTEG_TESTS += test_delivery test_delivery_faults test_delivery_crash test_delivery_scale
-INTEG_TESTS += test_delivery_tokens test_delivery_shutdown
+INTEG_TESTS += test_delivery_tokens test_delivery_shutdown test_delivery_lease
 
 LIB_OBJS   := $(patsubst %.c,$(BUILD)/%.o,$(SERVER_SRCS) $(HANDLER_SRCS)) \
               $(BUILD)/gen/migrations_embedded.o

@@ -433,7 +433,7 @@ enum sl_rc sl_queue_list(struct sl_db *db, const char *team_id, const char *stat
                                " WHERE team_id = $1 AND id > $2::bigint"
                                "   AND ($3::text IS NULL OR state = $3)"
                                "   AND ($4::text IS NULL OR job_id = $4)"
-                               " ORDER BY id LIMIT $5::int",
+                               " ORDER BY deliveries.id LIMIT $5::int", /* not the text column */
                                5, params, &res, err);
     if (rc)
         return rc;

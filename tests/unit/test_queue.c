@@ -380,6 +380,31 @@ int main(void)
            cl[1].claimed, cl[2].claimed, cl[3].claimed);
     is_int(dup, 0, "none twice");
 
+    /* ---- paging through 200 by 7: every row once, in numeric id order ---- */
+    long long cursor = 0, last = 0;
+    int listed = 0, out_of_order = 0;
+    for (;;) {
+        json_t *page = NULL;
+        bool more_rows = false;
+        if (sl_queue_list(db, "team_q", NULL, NULL, cursor, 7, &page, &more_rows, &err))
+            BAIL_OUT("list: %s", err.msg);
+        size_t k;
+        json_t *row_j;
+        json_array_foreach(page, k, row_j)
+        {
+            long long id = strtoll(json_string_value(json_object_get(row_j, "id")), NULL, 10);
+            out_of_order += id <= last;
+            last = id;
+            listed++;
+        }
+        cursor = last;
+        json_decref(page);
+        if (!more_rows)
+            break;
+    }
+    is_int(listed, 200, "paging by 7 lists the 200 rows");
+    is_int(out_of_order, 0, "in increasing id order (numeric, not text: 9 < 10)");
+
     /* ---- gauges ---- */
     struct sl_buf out;
     sl_buf_init(&out);
