@@ -504,27 +504,32 @@ int sl_http_port(const struct sl_http *http)
     return http->port;
 }
 
-void sl_http_quiesce(struct sl_http *http, int timeout_ms)
+bool sl_http_quiesce(struct sl_http *http, int timeout_ms)
 {
-    if (!http || http->quiesced)
-        return;
-    http->quiesced = true;
-    MHD_socket s = MHD_quiesce_daemon(http->daemon);
-    if (s != MHD_INVALID_SOCKET)
-        close(s);
+    if (!http)
+        return true;
+    if (!http->quiesced) {
+        http->quiesced = true;
+        MHD_socket s = MHD_quiesce_daemon(http->daemon);
+        if (s != MHD_INVALID_SOCKET)
+            close(s);
+    }
     int64_t deadline = sl_mono_ns() + (int64_t)timeout_ms * 1000000;
     while (atomic_load(&http->in_flight) > 0 && sl_mono_ns() < deadline)
         usleep(10 * 1000);
-    if (atomic_load(&http->in_flight) > 0)
-        sl_log(SL_LOG_WARN, "shutdown", "%d requests still in flight after %d ms",
-               atomic_load(&http->in_flight), timeout_ms);
+    int left = atomic_load(&http->in_flight);
+    if (left > 0)
+        sl_log(SL_LOG_WARN, "shutdown", "%d requests still in flight after %d ms", left,
+               timeout_ms);
+    return left == 0;
 }
 
 void sl_http_stop(struct sl_http *http, int timeout_ms)
 {
     if (!http)
         return;
-    sl_http_quiesce(http, timeout_ms);
+    bool ignored = sl_http_quiesce(http, timeout_ms);
+    (void)ignored;
     MHD_stop_daemon(http->daemon);
     free(http);
 }

@@ -64,8 +64,10 @@ enum sl_rc sl_http_start(struct sl_app *app, struct sl_http **out, struct sl_err
 int sl_http_port(const struct sl_http *http);
 
 /* Stops accepting and waits up to `timeout_ms` for the requests in flight,
- * deferred ones included; the server keeps serving those. Main thread. */
-void sl_http_quiesce(struct sl_http *http, int timeout_ms);
+ * deferred ones included; the server keeps serving those. Returns false when
+ * some are still in flight (their answering threads may still use the
+ * server). Main thread. */
+bool sl_http_quiesce(struct sl_http *http, int timeout_ms);
 /* Quiesces (unless done already), then stops and frees the server. Deferred
  * requests must all have been resumed before: stop whatever answers them
  * (the ingest writer) between sl_http_quiesce and this. Main thread. */

@@ -324,7 +324,23 @@ out:
     atomic_store(&p->app.stopping, true);
     /* Workers and requests drain in parallel, within one SL_SHUTDOWN_TIMEOUT. */
     sl_workers_stop_async(p->app.workers);
-    sl_http_stop(http, (int)p->cfg.shutdown_timeout_s * 1000);
+    /* Webhook requests wait on the ingest writer: stop accepting, let the
+     * writer answer what it holds, then stop the server. */
+    bool drained = sl_http_quiesce(http, (int)p->cfg.shutdown_timeout_s * 1000);
+    sl_ingest_destroy(p->app.ingest);
+    p->app.ingest = NULL;
+    drained = sl_http_quiesce(http, 1000) && drained;
+    if (!drained) {
+        /* A deferred request (an OAuth callback waiting on Lever) is still
+         * being answered by its own thread: leave without freeing what it
+         * may still use. */
+        sl_workers_stop(p->app.workers);
+        sl_embedded_pg_stop(p->embedded);
+        sl_log_stop_flusher();
+        sl_log(SL_LOG_INFO, "stopped", "exit %d (requests abandoned)", (int)p->exit_code);
+        _exit(p->exit_code);
+    }
+    sl_http_stop(http, 0);
     if (!sl_workers_stop(p->app.workers)) {
         /* A worker is stuck in a Lever request; its leases were released.
          * Leave without freeing what it may still read. */
@@ -334,7 +350,6 @@ out:
     }
     p->app.workers = NULL;
     sl_tokens_refresher_stop(p->refresher);
-    sl_ingest_destroy(p->app.ingest);
     if (p->migrator_running)
         pthread_join(p->migrator, NULL);
     sl_lever_pool_destroy(p->app.lever);
