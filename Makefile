@@ -54,7 +54,7 @@ UNIT_TESTS  += test_lever
 UNIT_TESTS  += test_candidate test_queue test_ratelimit
 INTEG_TESTS := test_ops test_db_outage test_migrate_cli test_embedded_pg test_webhooks test_fake_lever test_compose
 INTEG_TESTS += test_tokens test_oauth
-INTEG_TESTS += test_syncs
+INTEG_TESTS += test_syncs test_make_run
 INTEG_TESTS += test_delivery test_delivery_faults test_delivery_crash test_delivery_scale
 INTEG_TESTS += test_delivery_tokens test_delivery_shutdown test_delivery_lease
 
