@@ -53,6 +53,7 @@
 #include "handlers.h"
 #include "lever.h"
 #include "log.h"
+#include "ratelimit.h"
 #include "util.h"
 
 #define STATE_BYTES 32
@@ -575,7 +576,15 @@ static void *finish_callback(void *arg)
                         "not granted)");
     bool exchanged = rc == SL_OK;
     if (exchanged) {
-        rc = ensure_service_user(lv, app->cfg, tok.access_token, &user, &err);
+        rc = sl_db_pool_acquire(app->pool, 5000, &db, &err);
+        if (!rc) {
+            /* Finding or creating Dolores uses the account's shared bucket too (SPEC 7). */
+            struct sl_ratelimit_borrowed gate = {
+                .db = db, .rps = app->cfg->lever_rps, .account = tok.account_id};
+            sl_lever_set_gate(lv, sl_ratelimit_db_gate, &gate);
+            rc = ensure_service_user(lv, app->cfg, tok.access_token, &user, &err);
+            sl_lever_set_gate(lv, NULL, NULL);
+        }
         if (rc)
             sl_log(SL_LOG_WARN, "service_user_failed", "team %s: %s", cb->team, err.msg);
     } else {
@@ -583,13 +592,11 @@ static void *finish_callback(void *arg)
     }
     sl_lever_pool_release(app->lever, lv);
     if (!rc) {
-        rc = sl_db_pool_acquire(app->pool, 5000, &db, &err);
-        if (!rc)
-            rc = store_connection(db, app->keyring, cb->team, &tok, &user, &st, &err);
-        sl_db_pool_release(app->pool, db);
+        rc = store_connection(db, app->keyring, cb->team, &tok, &user, &st, &err);
         if (rc)
             sl_log(SL_LOG_ERROR, "lever_connection_store_failed", "team %s: %s", cb->team, err.msg);
     }
+    sl_db_pool_release(app->pool, db);
 
     if (rc == SL_OK) {
         sl_log_fields(SL_LOG_INFO, "lever_connected",
@@ -614,7 +621,7 @@ static void *finish_callback(void *arg)
                     "Lever's authorization server did not answer properly. Please try again in "
                     "a few minutes.",
                     cb->return_url);
-    } else if (!user.id) {
+    } else if (!user.id && rc != SL_ERR_DB) {
         struct page p;
         page_begin(&p, "The Lever service user could not be set up");
         para(&p, NULL, "Stakha adds candidates to Lever as the user ", app->cfg->service_user_name,

@@ -340,6 +340,9 @@ static void test_full_flow(void)
        "strict Content-Security-Policy");
     ok(!has_header(&r, "Content-Security-Policy", "unsafe-inline"), "no unsafe-inline");
     th_resp_free(&r);
+    is_int(th_db_long(&db, "SELECT count(*) FROM lever_rate_buckets"
+                           " WHERE lever_account_id = 'acct_1'"),
+           1, "finding Dolores went through the account's rate-limit bucket");
 
     /* The token request the fake received. */
     json_t *reqs = fake_lever_requests(F);
