@@ -124,6 +124,7 @@ unit: all $(UNIT_BINS)
 	@prove --exec '' $(UNIT_BINS)
 
 BENCH_PROGS := $(BUILD)/tests/bench/backfill $(BUILD)/tests/bench/ingest_load
+BENCH_PROGS += $(BUILD)/tests/bench/delivery
 $(BUILD)/tests/bench/%: $(BUILD)/tests/bench/%.o $(TESTLIB_OBJS) $(BUILD)/libsl.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

@@ -48,7 +48,7 @@ static const struct setting settings[] = {
      "Lever Data API root"},
     {"SL_LEVER_AUDIENCE", K_STRING, STR(lever_audience), "https://api.lever.co/v1/", 0, 0,
      "audience parameter of the authorize request"},
-    {"SL_LEVER_RPS", K_INT, STR(lever_rps), "10", 1, 1000,
+    {"SL_LEVER_RPS", K_INT, STR(lever_rps), "10", 1, 1000000,
      "Lever requests per second per Lever account, all instances together"},
     {"SL_STAKHA_WEBHOOK_SECRET", K_SECRET, STR(stakha_webhook_secret), NULL, 0, 0,
      "Standard Webhooks secret(s) whsec_..., comma-separated to rotate"},

@@ -345,6 +345,7 @@ out:
         /* A worker is stuck in a Lever request; its leases were released.
          * Leave without freeing what it may still read. */
         sl_embedded_pg_stop(p->embedded);
+        sl_log_stop_flusher();
         sl_log(SL_LOG_INFO, "stopped", "exit %d (a worker abandoned)", (int)p->exit_code);
         _exit(p->exit_code);
     }

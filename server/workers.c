@@ -15,7 +15,8 @@
  *
  * The push, step by step, each step recorded as it completes (queue.c):
  *   1. token for the team (sl_tokens_get; a refused or revoked connection
- *      parks the delivery, a transient refresh failure retries it);
+ *      parks the delivery, a transient refresh failure retries it); it names
+ *      the Lever account, whose rate-limit bucket the requests then pass;
  *   2. New lead stage id from GET /stages, cached per Lever account for an
  *      hour ("lead-new" when the list cannot be read, cached a minute);
  *   3. the opportunity: when an earlier claim may have sent a create whose
@@ -550,22 +551,16 @@ static enum outcome push(struct attempt *a)
         fail(a, "the application's candidate data is missing");
         return O_DEAD;
     }
-    enum sl_rc rc = sl_tokens_account(w->db, d->team_id, &a->account, &err);
-    if (rc == SL_ERR_NOT_FOUND) {
-        fail(a, "team %s has no Lever connection", d->team_id);
-        return O_PARK;
-    }
-    if (rc) {
-        fail(a, "%s", err.msg);
-        return rc == SL_ERR_DB ? O_RELEASE : O_RETRY;
-    }
-    if (!a->account) /* a connection that never said which account: limit it on its own */
-        a->account = sl_xstrdup(d->team_id);
-    sl_ratelimit_set_account(w->rl, a->account);
-
+    /* The token first: it names the Lever account whose bucket the Data API
+     * requests then pass (token requests go to the OAuth server, ungated). */
     enum outcome o = get_token(a, false);
     if (o)
         return o;
+    /* A connection that never said which account is limited on its own. */
+    a->account = sl_xstrdup(a->access.lever_account_id ? a->access.lever_account_id
+                                                        : d->team_id);
+    sl_ratelimit_set_account(w->rl, a->account);
+    enum sl_rc rc;
     bool earlier_opportunity = d->opportunity_id != NULL;
     if (d->opportunity_id) {
         a->opportunity_id = sl_xstrdup(d->opportunity_id);

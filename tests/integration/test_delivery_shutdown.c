@@ -69,13 +69,16 @@ int main(void)
            "Lever has exactly the %ld delivered ones", delivered);
 
     /* ---- slow deliveries: released at the deadline, resumed by the next start ---- */
-    /* One worker; every request takes 2.5 s: the stage list, the create, the note. SIGTERM
-     * 2 s in, deadline 2 s later: the create starts in time, the note would not. */
+    /* One worker; every answer takes 2.5 s: the stage list, the create, the note. SIGTERM as
+     * the stage list is answered (the fake records a request when it answers), so the create
+     * starts in time but answers after the 2 s deadline: the note is not started. */
     fake_lever_set_latency_ms(fake, 2500);
+    int stages = fake_lever_count(fake, "GET", "/v1/stages");
     const char *slow[] = {"SL_WORKERS=1", "SL_LEVER_RPS=200", "SL_SHUTDOWN_TIMEOUT=2", NULL};
     td_start(&svc, &db, fake, slow);
-    wait_at_least("SELECT count(*) FROM deliveries WHERE state = 'running'", 1, 10000);
-    sleep_ms(2000);
+    long long until = th_now_ms() + 15000;
+    while (fake_lever_count(fake, "GET", "/v1/stages") == stages && th_now_ms() < until)
+        sleep_ms(10);
     t0 = th_now_ms();
     rc = th_service_stop(&svc, SIGTERM, 20);
     took = (double)(th_now_ms() - t0) / 1000;
