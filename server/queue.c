@@ -173,8 +173,7 @@ static enum sl_rc transition(struct sl_db *db, const char *sql, int nparams,
     if (sl_db_res_rows(res) == 0 && sl_db_res_affected(res) == 0) {
         sl_db_res_free(res);
         return sl_err_set(err, SL_ERR_CONFLICT,
-                          "delivery %lld: lease lost (expired, or the delivery was cancelled)",
-                          id);
+                          "delivery %lld: lease lost (expired, or the delivery was cancelled)", id);
     }
     if (out)
         *out = res;
@@ -203,8 +202,8 @@ struct attempt_params {
     const char *v[12];
 };
 
-static void attempt_params(struct attempt_params *p, const struct sl_delivery *d,
-                           const char *owner, const struct sl_attempt *a)
+static void attempt_params(struct attempt_params *p, const struct sl_delivery *d, const char *owner,
+                           const struct sl_attempt *a)
 {
     snprintf(p->id, sizeof(p->id), "%lld", d->id);
     snprintf(p->started, sizeof(p->started), "%lld", (long long)a->started_us);
@@ -219,10 +218,10 @@ static void attempt_params(struct attempt_params *p, const struct sl_delivery *d
     p->v[6] = a->error;
 }
 
-#define LOG_ATTEMPT                                                                           \
-    " INSERT INTO delivery_attempts (delivery_id, started_at, duration_ms, endpoint,"         \
-    "                                http_status, error)"                                     \
-    " SELECT id, to_timestamp($3::float8 / 1e6), $4::int, $5, $6::int, $7 FROM d"             \
+#define LOG_ATTEMPT                                                                                \
+    " INSERT INTO delivery_attempts (delivery_id, started_at, duration_ms, endpoint,"              \
+    "                                http_status, error)"                                          \
+    " SELECT id, to_timestamp($3::float8 / 1e6), $4::int, $5, $6::int, $7 FROM d"                  \
     " RETURNING delivery_id, (SELECT state FROM d)"
 
 enum sl_rc sl_queue_complete(struct sl_db *db, const struct sl_delivery *d, const char *owner,
@@ -341,8 +340,7 @@ enum sl_rc sl_queue_release_all(struct sl_db *db, const char *owner_prefix, long
     return rc;
 }
 
-enum sl_rc sl_queue_unpark_team(struct sl_db *db, const char *team_id, long *n,
-                                struct sl_err *err)
+enum sl_rc sl_queue_unpark_team(struct sl_db *db, const char *team_id, long *n, struct sl_err *err)
 {
     const char *params[] = {team_id};
     struct sl_db_res *res = NULL;
@@ -365,7 +363,8 @@ double sl_queue_backoff_s(int attempt, double retry_after_s, double u)
         attempt = 1;
     double ceiling = SL_QUEUE_BACKOFF_CAP_S;
     if (attempt - 1 < 12) /* 2^12 s is past the cap already */
-        ceiling = fmin(SL_QUEUE_BACKOFF_CAP_S, SL_QUEUE_BACKOFF_BASE_S * (double)(1 << (attempt - 1)));
+        ceiling =
+            fmin(SL_QUEUE_BACKOFF_CAP_S, SL_QUEUE_BACKOFF_BASE_S * (double)(1 << (attempt - 1)));
     if (u < 0)
         u = 0;
     if (u >= 1)
@@ -387,10 +386,10 @@ bool sl_queue_state_valid(const char *state)
 }
 
 /* The columns of a delivery as the API shows it, in this order. */
-#define API_COLUMNS                                                                           \
-    "id::text, application_id, job_id, lever_posting_id, state, attempts, last_error,"        \
-    " CASE WHEN state IN ('pending', 'retrying') THEN sl_rfc3339(next_attempt_at) END,"       \
-    " lever_opportunity_id, lever_note_id, sl_rfc3339(created_at), sl_rfc3339(updated_at),"   \
+#define API_COLUMNS                                                                                \
+    "id::text, application_id, job_id, lever_posting_id, state, attempts, last_error,"             \
+    " CASE WHEN state IN ('pending', 'retrying') THEN sl_rfc3339(next_attempt_at) END,"            \
+    " lever_opportunity_id, lever_note_id, sl_rfc3339(created_at), sl_rfc3339(updated_at),"        \
     " sl_rfc3339(delivered_at)"
 
 static json_t *str_or_null(const char *s)
@@ -402,11 +401,10 @@ static json_t *str_or_null(const char *s)
 static json_t *api_row(const struct sl_db_res *res, int row, int at)
 {
     json_t *o = json_object();
-    static const char *const names[] = {"id",           "application_id",   "job_id",
-                                        "lever_posting_id", "state",        "attempts",
-                                        "last_error",   "next_attempt_at",  "lever_opportunity_id",
-                                        "lever_note_id", "created_at",      "updated_at",
-                                        "delivered_at"};
+    static const char *const names[] = {
+        "id",         "application_id", "job_id",          "lever_posting_id",     "state",
+        "attempts",   "last_error",     "next_attempt_at", "lever_opportunity_id", "lever_note_id",
+        "created_at", "updated_at",     "delivered_at"};
     for (int c = 0; c < (int)(sizeof(names) / sizeof(names[0])); c++) {
         const char *v = sl_db_res_get(res, row, at + c);
         if (c == 5)

@@ -23,7 +23,7 @@
 #include "rc.h"
 #include "util.h"
 
-#define SL_QUEUE_MAX_ATTEMPTS 25   /* then 'dead' (SPEC 7) */
+#define SL_QUEUE_MAX_ATTEMPTS 25 /* then 'dead' (SPEC 7) */
 #define SL_QUEUE_BACKOFF_BASE_S 1.0
 #define SL_QUEUE_BACKOFF_CAP_S 3600.0
 
@@ -41,7 +41,7 @@ struct sl_delivery {
     char *opportunity_id;     /* lever_opportunity_id, NULL until the create is recorded */
     char *note_id;            /* lever_note_id, NULL until the note is recorded */
     long long first_attempt_ms; /* first_attempt_at in Unix milliseconds */
-    json_t *candidate;        /* the application's stored candidate, NULL if erased */
+    json_t *candidate;          /* the application's stored candidate, NULL if erased */
 };
 void sl_delivery_cleanup(struct sl_delivery *d);
 
@@ -51,7 +51,7 @@ bool sl_delivery_resumed(const struct sl_delivery *d);
 
 /* What one attempt did, for the attempts log. Strings borrowed. */
 struct sl_attempt {
-    int64_t started_us;   /* wall clock, Unix microseconds */
+    int64_t started_us; /* wall clock, Unix microseconds */
     long duration_ms;
     const char *endpoint; /* "POST /opportunities", NULL if none */
     long http_status;     /* 0: no HTTP answer */

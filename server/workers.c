@@ -68,10 +68,10 @@
 #include "tokens.h"
 #include "util.h"
 
-#define CLAIM_BATCH 2             /* small: a batch waits for its first delivery */
-#define POLL_MS 1000              /* polling behind LISTEN/NOTIFY */
+#define CLAIM_BATCH 2 /* small: a batch waits for its first delivery */
+#define POLL_MS 1000  /* polling behind LISTEN/NOTIFY */
 #define RECONNECT_MS 1000
-#define STOP_GRACE_MS 3000        /* past the deadline, for a request in flight */
+#define STOP_GRACE_MS 3000 /* past the deadline, for a request in flight */
 #define STAGE_TTL_S 3600
 #define STAGE_FALLBACK_TTL_S 60
 #define NOT_CONFIGURED_DELAY_S 60 /* Lever client credentials missing: not the delivery's fault */
@@ -279,8 +279,8 @@ static enum outcome get_token(struct attempt *a, bool force)
     struct worker *w = a->w;
     struct sl_err err = {0};
     sl_access_cleanup(&a->access);
-    enum sl_rc rc = sl_tokens_get(w->db, w->lv, w->pool->app->keyring, a->d->team_id, force,
-                                  &a->access, &err);
+    enum sl_rc rc =
+        sl_tokens_get(w->db, w->lv, w->pool->app->keyring, a->d->team_id, force, &a->access, &err);
     switch (rc) {
     case SL_OK:
         if (!a->access.service_user_id) {
@@ -294,12 +294,8 @@ static enum outcome get_token(struct attempt *a, bool force)
         fail(a, "no active Lever connection (%s): waiting for the team to authenticate again",
              err.msg);
         return O_PARK;
-    case SL_ERR_CONFIG:
-        fail(a, "%s", err.msg);
-        return O_WAIT;
-    case SL_ERR_DB:
-        fail(a, "%s", err.msg);
-        return O_RELEASE;
+    case SL_ERR_CONFIG: fail(a, "%s", err.msg); return O_WAIT;
+    case SL_ERR_DB: fail(a, "%s", err.msg); return O_RELEASE;
     default:
         sl_strlcpy(a->endpoint, "POST /oauth/token", sizeof(a->endpoint));
         fail(a, "token refresh failed: %s", err.msg);
@@ -314,9 +310,9 @@ static enum outcome get_token(struct attempt *a, bool force)
  * refresh, which replaces a->access). O_OK: `resp` holds a 2xx answer
  * (caller cleans it up, and owns *items). Otherwise the failure is
  * described in `a`. */
-static enum outcome api(struct attempt *a, const char *method, const char *path,
-                        const char *label, bool perform_as, const char *const *query,
-                        const json_t *body, json_t **items, struct sl_lever_resp *resp)
+static enum outcome api(struct attempt *a, const char *method, const char *path, const char *label,
+                        bool perform_as, const char *const *query, const json_t *body,
+                        json_t **items, struct sl_lever_resp *resp)
 {
     struct worker *w = a->w;
     snprintf(a->endpoint, sizeof(a->endpoint), "%s %s", method, label);
@@ -372,9 +368,9 @@ static enum outcome api(struct attempt *a, const char *method, const char *path,
                                                  : "no message";
         snprintf(a->error, sizeof(a->error), "Lever answered %ld to %s: %s", resp->status,
                  a->endpoint, msg);
-        snprintf(a->log_error, sizeof(a->log_error), "Lever answered %ld%s%s%s to %s",
-                 resp->status, resp->error_code[0] ? " (" : "", resp->error_code,
-                 resp->error_code[0] ? ")" : "", a->endpoint);
+        snprintf(a->log_error, sizeof(a->log_error), "Lever answered %ld%s%s%s to %s", resp->status,
+                 resp->error_code[0] ? " (" : "", resp->error_code, resp->error_code[0] ? ")" : "",
+                 a->endpoint);
         long s = resp->status;
         if (s == 429) {
             a->retry_after_s = resp->retry_after_s;
@@ -438,8 +434,8 @@ static enum outcome lookup(struct attempt *a)
     long long start = d->first_attempt_ms - LOOKUP_MARGIN_MS;
     snprintf(since, sizeof(since), "%lld", start > 0 ? start : 0);
     const char *by_email[] = {"email", email, "posting_id", d->posting_id, NULL};
-    const char *by_tag[] = {"tag",      SL_CANDIDATE_TAG, "posting_id", d->posting_id,
-                            "created_at_start", since,   NULL};
+    const char *by_tag[] = {
+        "tag", SL_CANDIDATE_TAG, "posting_id", d->posting_id, "created_at_start", since, NULL};
     struct sl_lever_resp resp;
     json_t *items = NULL;
     enum outcome o = api(a, "GET", "/opportunities", "/opportunities", false,
@@ -452,10 +448,9 @@ static enum outcome lookup(struct attempt *a)
         } else {
             at = sl_candidate_find_opportunity(d->candidate, items);
         }
-        const char *id = at >= 0 ? json_string_value(json_object_get(json_array_get(items,
-                                                                                    (size_t)at),
-                                                                     "id"))
-                                 : NULL;
+        const char *id =
+            at >= 0 ? json_string_value(json_object_get(json_array_get(items, (size_t)at), "id"))
+                    : NULL;
         if (id) {
             a->opportunity_id = sl_xstrdup(id);
             a->reused = true;
@@ -557,8 +552,7 @@ static enum outcome push(struct attempt *a)
     if (o)
         return o;
     /* A connection that never said which account is limited on its own. */
-    a->account = sl_xstrdup(a->access.lever_account_id ? a->access.lever_account_id
-                                                        : d->team_id);
+    a->account = sl_xstrdup(a->access.lever_account_id ? a->access.lever_account_id : d->team_id);
     sl_ratelimit_set_account(w->rl, a->account);
     enum sl_rc rc;
     bool earlier_opportunity = d->opportunity_id != NULL;
@@ -644,19 +638,17 @@ static void finish(struct attempt *a, enum outcome o)
         rc = sl_queue_release(w->db, d, w->owner, true, &err);
         outcome = "released";
         break;
-    case O_LOST:
-        outcome = "lost";
-        break;
+    case O_LOST: outcome = "lost"; break;
     }
     if (dead)
         outcome = "dead";
     if (rc == SL_ERR_CONFLICT)
         outcome = "lost";
     count_outcome(outcome);
-    json_t *f = json_pack("{s:I, s:s, s:s, s:s, s:i, s:I}", "delivery_id", (json_int_t)d->id,
-                          "team_id", d->team_id, "application_id", d->application_id, "outcome",
-                          outcome, "attempt", d->attempts + 1, "duration_ms",
-                          (json_int_t)at.duration_ms);
+    json_t *f =
+        json_pack("{s:I, s:s, s:s, s:s, s:i, s:I}", "delivery_id", (json_int_t)d->id, "team_id",
+                  d->team_id, "application_id", d->application_id, "outcome", outcome, "attempt",
+                  d->attempts + 1, "duration_ms", (json_int_t)at.duration_ms);
     if (a->opportunity_id)
         json_object_set_new(f, "lever_opportunity_id", json_string(a->opportunity_id));
     if (o != O_OK && a->log_error[0])
@@ -854,9 +846,9 @@ static void *listener_main(void *arg)
             sl_db_close(db);
             db = NULL;
         }
-        struct pollfd fds[2] = {{.fd = p->wake_fd[0], .events = POLLIN},
-                                {.fd = db ? PQsocket((PGconn *)sl_db_pg(db)) : -1,
-                                 .events = POLLIN}};
+        struct pollfd fds[2] = {
+            {.fd = p->wake_fd[0], .events = POLLIN},
+            {.fd = db ? PQsocket((PGconn *)sl_db_pg(db)) : -1, .events = POLLIN}};
         int64_t wait_ms = (next_renew - sl_mono_ns()) / 1000000;
         if (wait_ms > POLL_MS)
             wait_ms = POLL_MS;

@@ -174,8 +174,8 @@ static int mode_throughput(void)
         if (i == 0) {
             setup(&db, f, &posting);
         } else {
-            fake_lever_add_posting(f, "acct_1", "p-bench", "Bench Engineer", "published",
-                                   "public", "Eng", "Remote");
+            fake_lever_add_posting(f, "acct_1", "p-bench", "Bench Engineer", "published", "public",
+                                   "Eng", "Remote");
             tf_lever_env(f);
             free(tf_connect_team(&db, f, "team_b", "acct_1", 3600));
         }
@@ -202,8 +202,7 @@ static int mode_throughput(void)
         printf("BENCH deliveries_per_s value=%.0f unit=deliveries/s baseline=%s ratio=%.3f\n", m,
                base_s, m / atof(base_s));
     else
-        printf("BENCH deliveries_per_s value=%.0f unit=deliveries/s baseline=none ratio=none\n",
-               m);
+        printf("BENCH deliveries_per_s value=%.0f unit=deliveries/s baseline=none ratio=none\n", m);
     free(rate);
     th_db_drop(&db);
     return 0;
@@ -325,7 +324,8 @@ static void *cycle(void *arg)
     }
     char owner[64];
     snprintf(owner, sizeof(owner), "bench/%p", (void *)c);
-    struct sl_attempt a = {.started_us = sl_now_us(), .endpoint = "POST /opportunities/{id}/notes",
+    struct sl_attempt a = {.started_us = sl_now_us(),
+                           .endpoint = "POST /opportunities/{id}/notes",
                            .http_status = 201};
     for (;;) {
         struct sl_delivery *v = NULL;

@@ -78,9 +78,8 @@ static char *simple_event(const char *app, const char *first, const char *email,
              "{\"type\": \"application.created\", \"data\": {\"team_id\": \"team_d\","
              " \"application\": {\"id\": \"%s\", \"job_id\": \"job_42\", \"status\": \"applied\"},"
              " \"candidate\": {\"id\": \"c_%s\", \"first_name\": \"%s\"%s%s%s%s%s%s}}}",
-             app, app, first, email ? ", \"email\": \"" : "", email ? email : "",
-             email ? "\"" : "", profile ? ", \"profile_url\": \"" : "", profile ? profile : "",
-             profile ? "\"" : "");
+             app, app, first, email ? ", \"email\": \"" : "", email ? email : "", email ? "\"" : "",
+             profile ? ", \"profile_url\": \"" : "", profile ? profile : "", profile ? "\"" : "");
     return out;
 }
 
@@ -112,9 +111,8 @@ static json_t *last_request(const char *method, const char *path)
 
 static const char *query_value(json_t *request, const char *name)
 {
-    return json_string_value(json_array_get(json_object_get(json_object_get(request, "query"),
-                                                            name),
-                                            0));
+    return json_string_value(
+        json_array_get(json_object_get(json_object_get(request, "query"), name), 0));
 }
 
 int main(void)
@@ -125,8 +123,8 @@ int main(void)
     fake = fake_lever_start();
     if (!fake)
         BAIL_OUT("fake Lever did not start");
-    posting = fake_lever_add_posting(fake, "acct_1", NULL, "Engineer", "published", "public",
-                                     "Eng", "London");
+    posting = fake_lever_add_posting(fake, "acct_1", NULL, "Engineer", "published", "public", "Eng",
+                                     "London");
     th_db_create(&db);
     tf_lever_env(fake); /* the client first: the minted grant must be refreshable by it */
     dolores = tf_connect_team(&db, fake, "team_d", "acct_1", 3600);
@@ -141,14 +139,14 @@ int main(void)
     ok(create != NULL, "Lever got POST /opportunities");
     is_str(query_value(create, "perform_as"), dolores, "perform_as: the service user");
     json_t *body = json_loads(json_string_value(json_object_get(create, "body")), 0, NULL);
-    json_t *want = json_pack(
-        "{s:s, s:[s], s:[{s:s, s:s}], s:s, s:[s,s,s,s], s:[s], s:[s], s:s, s:s, s:[s]}", "name",
-        "Ada Lovelace", "emails", "ada@example.com", "phones", "value", "+44 20 7946 0000",
-        "type", "mobile", "location", "London, United Kingdom", "links",
-        "https://api.recruitcrm.io/v1/files/cand_77/resume.pdf",
-        "https://app.stakha.io/candidates/cand_77", "https://github.com/ada",
-        "https://www.linkedin.com/in/ada", "tags", "Sourced via Stakha", "sources", "Stakha",
-        "origin", "sourced", "stage", "lead-new", "postings", posting);
+    json_t *want =
+        json_pack("{s:s, s:[s], s:[{s:s, s:s}], s:s, s:[s,s,s,s], s:[s], s:[s], s:s, s:s, s:[s]}",
+                  "name", "Ada Lovelace", "emails", "ada@example.com", "phones", "value",
+                  "+44 20 7946 0000", "type", "mobile", "location", "London, United Kingdom",
+                  "links", "https://api.recruitcrm.io/v1/files/cand_77/resume.pdf",
+                  "https://app.stakha.io/candidates/cand_77", "https://github.com/ada",
+                  "https://www.linkedin.com/in/ada", "tags", "Sourced via Stakha", "sources",
+                  "Stakha", "origin", "sourced", "stage", "lead-new", "postings", posting);
     ok(json_equal(body, want), "the opportunity body is exactly SPEC 6's");
     if (!json_equal(body, want))
         diag("sent: %s", json_string_value(json_object_get(create, "body")));
@@ -166,9 +164,8 @@ int main(void)
     is_str(json_string_value(json_object_get(opp, "stage")), "lead-new", "in the New lead stage");
     json_t *notes = fake_lever_notes(fake, opp_id);
     is_int(json_array_size(notes), 1, "one note");
-    const char *value = json_string_value(
-        json_object_get(json_array_get(json_object_get(json_array_get(notes, 0), "fields"), 0),
-                        "value"));
+    const char *value = json_string_value(json_object_get(
+        json_array_get(json_object_get(json_array_get(notes, 0), "fields"), 0), "value"));
     is_str(value,
            "Sourced via Stakha\n"
            "Summary: Systems engineer with a taste for analytical engines.\n"
@@ -239,16 +236,20 @@ int main(void)
         free(ev);
     }
     ok(worst_ms < 400, "webhook to Lever create in < 400 ms every time (worst %lld ms)", worst_ms);
-    td_wait_count(&db, "SELECT count(*) FROM deliveries WHERE application_id LIKE 'app_fast%'"
-                       " AND state = 'delivered'", 5, 10000);
+    td_wait_count(&db,
+                  "SELECT count(*) FROM deliveries WHERE application_id LIKE 'app_fast%'"
+                  " AND state = 'delivered'",
+                  5, 10000);
 
     /* ---- a create whose answer is lost: looked up, not created twice ---- */
     fake_lever_set_fault_rate(fake, "POST", "/v1/opportunities$", 0, 1000);
     char *lost = simple_event("app_lost", "Lin", "lin@example.com", NULL);
     is_int(post_event("wh_lost", lost), 202, "a candidate whose create answer will be dropped");
     free(lost);
-    td_wait_count(&db, "SELECT count(*) FROM deliveries WHERE application_id = 'app_lost'"
-                       " AND state = 'retrying'", 1, 10000);
+    td_wait_count(&db,
+                  "SELECT count(*) FROM deliveries WHERE application_id = 'app_lost'"
+                  " AND state = 'retrying'",
+                  1, 10000);
     fake_lever_set_fault_rate(fake, "POST", "/v1/opportunities$", 0, 0);
     ok(delivery_state_is("app_lost", "delivered", 15000) == 1, "delivered after the retry");
     is_int(fake_lever_count_opportunities(fake, "lin@example.com", posting), 1,
@@ -258,8 +259,10 @@ int main(void)
     is_str(query_value(lookup, "email"), "lin@example.com", "by email");
     is_str(query_value(lookup, "posting_id"), posting, "and posting");
     json_decref(lookup);
-    char *opp_lost = th_db_value(&db, "SELECT lever_opportunity_id FROM deliveries"
-                                      " WHERE application_id = 'app_lost'", 0, NULL);
+    char *opp_lost = th_db_value(&db,
+                                 "SELECT lever_opportunity_id FROM deliveries"
+                                 " WHERE application_id = 'app_lost'",
+                                 0, NULL);
     notes = fake_lever_notes(fake, opp_lost);
     is_int(json_array_size(notes), 1, "and it got one note");
     json_decref(notes);
@@ -271,8 +274,10 @@ int main(void)
     char *anon = simple_event("app_anon", "Anon", NULL, "https://app.stakha.io/candidates/c_anon");
     is_int(post_event("wh_anon", anon), 202, "a candidate without email, create answer dropped");
     free(anon);
-    td_wait_count(&db, "SELECT count(*) FROM deliveries WHERE application_id = 'app_anon'"
-                       " AND state = 'retrying'", 1, 10000);
+    td_wait_count(&db,
+                  "SELECT count(*) FROM deliveries WHERE application_id = 'app_anon'"
+                  " AND state = 'retrying'",
+                  1, 10000);
     fake_lever_set_fault_rate(fake, "POST", "/v1/opportunities$", 0, 0);
     ok(delivery_state_is("app_anon", "delivered", 15000) == 1, "delivered after the retry");
     is_int(fake_lever_count(fake, "POST", "/v1/opportunities$"), 1, "created once");
@@ -289,16 +294,20 @@ int main(void)
     char *n2 = simple_event("app_note", "Noor", "noor@example.com", NULL);
     is_int(post_event("wh_note", n2), 202, "a candidate whose note answer will be dropped");
     free(n2);
-    td_wait_count(&db, "SELECT count(*) FROM deliveries WHERE application_id = 'app_note'"
-                       " AND state = 'retrying'", 1, 10000);
+    td_wait_count(&db,
+                  "SELECT count(*) FROM deliveries WHERE application_id = 'app_note'"
+                  " AND state = 'retrying'",
+                  1, 10000);
     fake_lever_set_fault_rate(fake, "POST", "/v1/opportunities/*/notes", 0, 0);
     ok(delivery_state_is("app_note", "delivered", 15000) == 1, "delivered after the retry");
     is_int(fake_lever_count(fake, "POST", "/v1/opportunities$"), 1,
            "the opportunity was not created again (its id was recorded)");
     is_int(fake_lever_count(fake, "GET", "/v1/opportunities/*/notes"), 1,
            "the notes were listed before adding");
-    char *opp_note = th_db_value(&db, "SELECT lever_opportunity_id FROM deliveries"
-                                      " WHERE application_id = 'app_note'", 0, NULL);
+    char *opp_note = th_db_value(&db,
+                                 "SELECT lever_opportunity_id FROM deliveries"
+                                 " WHERE application_id = 'app_note'",
+                                 0, NULL);
     notes = fake_lever_notes(fake, opp_note);
     is_int(json_array_size(notes), 1, "exactly one note");
     json_decref(notes);
@@ -315,14 +324,16 @@ int main(void)
     free(bad);
     ok(delivery_state_is("app_bad", "dead", 15000) == 1, "dead at once");
     is_int(fake_lever_count(fake, "POST", "/v1/opportunities$"), 1, "not retried");
-    char *last_error = th_db_value(&db, "SELECT last_error || '|' || attempts FROM deliveries"
-                                        " WHERE application_id = 'app_bad'", 0, NULL);
+    char *last_error = th_db_value(&db,
+                                   "SELECT last_error || '|' || attempts FROM deliveries"
+                                   " WHERE application_id = 'app_bad'",
+                                   0, NULL);
     ok(last_error && strstr(last_error, "Posting is closed to new candidates") &&
            strstr(last_error, "|1"),
        "last_error is Lever's message, one attempt (%s)", last_error ? last_error : "NULL");
     free(last_error);
-    char *bad_id = th_db_value(&db, "SELECT id FROM deliveries WHERE application_id = 'app_bad'",
-                               0, NULL);
+    char *bad_id =
+        th_db_value(&db, "SELECT id FROM deliveries WHERE application_id = 'app_bad'", 0, NULL);
     char path[256];
     snprintf(path, sizeof(path), "/api/v1/teams/team_d/deliveries?state=dead");
     is_int(api("GET", path, &list), 200, "GET deliveries?state=dead");
@@ -353,8 +364,7 @@ int main(void)
     /* ---- retry and list: ids and parameters ---- */
     is_int(api("POST", "/api/v1/teams/team_d/deliveries/999999/retry", NULL), 404,
            "unknown id: 404");
-    is_int(api("POST", "/api/v1/teams/team_d/deliveries/abc/retry", &d), 400,
-           "malformed id: 400");
+    is_int(api("POST", "/api/v1/teams/team_d/deliveries/abc/retry", &d), 400, "malformed id: 400");
     is_str(json_string_value(json_object_get(json_object_get(d, "error"), "code")), "invalid_id",
            "invalid_id");
     json_decref(d);
@@ -363,8 +373,7 @@ int main(void)
     is_int(api("GET", "/api/v1/teams/bad%20team/deliveries", NULL), 400, "malformed team: 400");
     is_int(api("GET", "/api/v1/teams/team_d/deliveries?state=lost", NULL), 400, "bad state: 400");
     is_int(api("GET", "/api/v1/teams/team_d/deliveries?limit=0", NULL), 400, "limit 0: 400");
-    is_int(api("GET", "/api/v1/teams/team_d/deliveries?limit=1001", NULL), 400,
-           "limit 1001: 400");
+    is_int(api("GET", "/api/v1/teams/team_d/deliveries?limit=1001", NULL), 400, "limit 1001: 400");
     is_int(api("GET", "/api/v1/teams/team_d/deliveries?job_id=a/b", NULL), 400, "bad job: 400");
     {
         char url[256];
@@ -407,25 +416,33 @@ int main(void)
     is_int(post_event("wh_401", e401), 202, "a candidate whose first create gets a 401");
     free(e401);
     if (!ok(delivery_state_is("app_401", "delivered", 15000) == 1, "delivered")) {
-        char *why = th_db_value(&db, "SELECT state || ': ' || coalesce(last_error, '')"
-                                     " FROM deliveries WHERE application_id = 'app_401'", 0, NULL);
+        char *why = th_db_value(&db,
+                                "SELECT state || ': ' || coalesce(last_error, '')"
+                                " FROM deliveries WHERE application_id = 'app_401'",
+                                0, NULL);
         diag("%s", why ? why : "no delivery");
         free(why);
     }
     is_int(fake_lever_refresh_count(fake) - refreshes, 1, "after one token refresh");
-    char *attempts = th_db_value(&db, "SELECT attempts FROM deliveries"
-                                      " WHERE application_id = 'app_401'", 0, NULL);
+    char *attempts = th_db_value(&db,
+                                 "SELECT attempts FROM deliveries"
+                                 " WHERE application_id = 'app_401'",
+                                 0, NULL);
     is_str(attempts, "1", "within the same attempt");
     free(attempts);
 
     /* ---- a handler's Lever requests pass the same bucket as the workers' ---- */
-    char *before = th_db_value(&db, "SELECT updated_at FROM lever_rate_buckets"
-                                    " WHERE lever_account_id = 'acct_1'", 0, NULL);
+    char *before = th_db_value(&db,
+                               "SELECT updated_at FROM lever_rate_buckets"
+                               " WHERE lever_account_id = 'acct_1'",
+                               0, NULL);
     int postings_reqs = fake_lever_count(fake, "GET", "/v1/postings");
     is_int(api("GET", "/api/v1/teams/team_d/lever/postings", NULL), 200, "GET postings");
     ok(fake_lever_count(fake, "GET", "/v1/postings") > postings_reqs, "it asked Lever");
-    char *after = th_db_value(&db, "SELECT updated_at FROM lever_rate_buckets"
-                                   " WHERE lever_account_id = 'acct_1'", 0, NULL);
+    char *after = th_db_value(&db,
+                              "SELECT updated_at FROM lever_rate_buckets"
+                              " WHERE lever_account_id = 'acct_1'",
+                              0, NULL);
     ok(before && after && strcmp(before, after) != 0,
        "and took its token from the account's bucket");
     free(before);

@@ -65,8 +65,8 @@ int main(void)
     td_start(&svc, &db, fake, extra);
 
     long delivered = td_wait_count(
-        &db, "SELECT count(*) FROM deliveries WHERE team_id = 'team_f' AND state = 'delivered'",
-        N, 90000);
+        &db, "SELECT count(*) FROM deliveries WHERE team_id = 'team_f' AND state = 'delivered'", N,
+        90000);
     diag("%ld delivered in %.1f s", delivered, (double)(th_now_ms() - t0) / 1000);
     atomic_store(&bursting, false);
     pthread_join(burst_thread, NULL);

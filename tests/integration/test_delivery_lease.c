@@ -31,8 +31,8 @@ int main(void)
     struct th_service a, b;
     td_start(&a, &db, fake, extra);
     td_start(&b, &db, fake, extra);
-    long delivered = td_wait_count(
-        &db, "SELECT count(*) FROM deliveries WHERE state = 'delivered'", N, 40000);
+    long delivered =
+        td_wait_count(&db, "SELECT count(*) FROM deliveries WHERE state = 'delivered'", N, 40000);
     is_int(delivered, N, "all %d delivered", N);
     is_int(th_db_long(&db, "SELECT count(*) FROM delivery_attempts WHERE error LIKE 'lease%'"), 0,
            "no lease ran out while its instance worked");

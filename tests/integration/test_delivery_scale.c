@@ -43,8 +43,8 @@ int main(void)
     td_ingest(&db, "team_s1", "job_s", "s1_", N / 2, true);
     td_ingest(&db, "team_s2", "job_s", "s2_", N / 2, true);
 
-    long delivered = td_wait_count(
-        &db, "SELECT count(*) FROM deliveries WHERE state = 'delivered'", N, 90000);
+    long delivered =
+        td_wait_count(&db, "SELECT count(*) FROM deliveries WHERE state = 'delivered'", N, 90000);
     double elapsed = (double)(th_now_ms() - t0) / 1000;
     is_int(delivered, N, "all %d delivered by two instances (%.1f s)", N, elapsed);
     long by_a = 0, by_b = 0;
@@ -55,8 +55,7 @@ int main(void)
         by_b++;
     free(log_a);
     free(log_b);
-    ok(by_a > 0 && by_b > 0 && by_a + by_b == N, "both instances worked (%ld + %ld)", by_a,
-       by_b);
+    ok(by_a > 0 && by_b > 0 && by_a + by_b == N, "both instances worked (%ld + %ld)", by_a, by_b);
 
     struct td_audit audit;
     td_audit(fake, posting, &audit);
@@ -72,8 +71,8 @@ int main(void)
        "at most bucket %d + rate %d in any one-second window, jitter aside (%d)", RPS, RPS,
        max_rps);
     double steady = (double)(total - RPS) / elapsed;
-    ok(steady <= RPS * 1.05, "%d requests in %.1f s: %.1f/s beyond the bucket, at most %d/s",
-       total, elapsed, steady, RPS);
+    ok(steady <= RPS * 1.05, "%d requests in %.1f s: %.1f/s beyond the bucket, at most %d/s", total,
+       elapsed, steady, RPS);
     is_int(fake_lever_count_429(fake), 0, "the fake never answered 429");
 
     is_int(th_service_stop(&a, SIGTERM, 15), 0, "instance a: exit 0");

@@ -16,7 +16,10 @@
 
 static struct th_db db;
 
-static long count(const char *sql) { return th_db_long(&db, sql); }
+static long count(const char *sql)
+{
+    return th_db_long(&db, sql);
+}
 
 static void sleep_ms(int ms)
 {
@@ -117,8 +120,8 @@ int main(void)
     fake_lever_set_latency_ms(fake, 0);
     const char *fast[] = {"SL_WORKERS=4", "SL_LEVER_RPS=200", NULL};
     td_start(&svc, &db, fake, fast);
-    delivered = td_wait_count(&db, "SELECT count(*) FROM deliveries WHERE state = 'delivered'",
-                              200, 60000);
+    delivered =
+        td_wait_count(&db, "SELECT count(*) FROM deliveries WHERE state = 'delivered'", 200, 60000);
     is_int(delivered, 200, "all 200 delivered in the end");
     struct td_audit audit;
     td_audit(fake, posting, &audit);

@@ -25,10 +25,10 @@ int main(void)
         BAIL_OUT("fake Lever did not start");
     fake_lever_set_rate_limit(fake, 100, 200);
     fake_lever_set_latency_ms(fake, 10);
-    const char *p1 = fake_lever_add_posting(fake, "acct_1", NULL, "Engineer", "published",
-                                            "public", "Eng", "London");
-    const char *p2 = fake_lever_add_posting(fake, "acct_r", NULL, "Designer", "published",
-                                            "public", "Design", "Paris");
+    const char *p1 = fake_lever_add_posting(fake, "acct_1", NULL, "Engineer", "published", "public",
+                                            "Eng", "London");
+    const char *p2 = fake_lever_add_posting(fake, "acct_r", NULL, "Designer", "published", "public",
+                                            "Design", "Paris");
     struct th_db db;
     th_db_create(&db);
     tf_lever_env(fake);
@@ -61,8 +61,10 @@ int main(void)
     ok(fake_lever_refresh_count(fake) >= 2, "tokens were refreshed (%d times)",
        fake_lever_refresh_count(fake));
     is_int(fake_lever_reuse_count(fake), 0, "no refresh token was ever reused");
-    char *status = th_db_value(&db, "SELECT status FROM lever_connections"
-                                    " WHERE team_id = 'team_t'", 0, NULL);
+    char *status = th_db_value(&db,
+                               "SELECT status FROM lever_connections"
+                               " WHERE team_id = 'team_t'",
+                               0, NULL);
     is_str(status, "active", "the connection is still active");
     free(status);
     struct td_audit audit;
@@ -90,16 +92,16 @@ int main(void)
                                  " AND state IN ('pending', 'running', 'retrying')",
                                  0, 30000);
     is_int(settled, 0, "after the revocation nothing of the team is pending or running");
-    status = th_db_value(&db, "SELECT status FROM lever_connections WHERE team_id = 'team_r'", 0,
-                         NULL);
+    status =
+        th_db_value(&db, "SELECT status FROM lever_connections WHERE team_id = 'team_r'", 0, NULL);
     is_str(status, "revoked", "the connection is revoked");
     free(status);
     long delivered = th_db_long(&db, "SELECT count(*) FROM deliveries WHERE team_id = 'team_r'"
                                      " AND state = 'delivered'");
     long parked = th_db_long(&db, "SELECT count(*) FROM deliveries WHERE team_id = 'team_r'"
                                   " AND state = 'parked'");
-    ok(parked > 0 && delivered + parked == N_REVOKE, "the rest is parked (%ld delivered, %ld parked)",
-       delivered, parked);
+    ok(parked > 0 && delivered + parked == N_REVOKE,
+       "the rest is parked (%ld delivered, %ld parked)", delivered, parked);
     is_int(th_db_long(&db, "SELECT count(*) FROM deliveries WHERE state = 'dead'"), 0, "none dead");
     is_int(th_db_long(&db, "SELECT count(*) FROM deliveries WHERE team_id = 'team_r'"
                            " AND state = 'parked' AND attempts > 0"),
@@ -110,8 +112,9 @@ int main(void)
 
     /* A new authorization (a new grant) resumes them. */
     free(tf_connect_team(&db, fake, "team_r", "acct_r", 3600));
-    delivered = td_wait_count(&db, "SELECT count(*) FROM deliveries WHERE team_id = 'team_r'"
-                                   " AND state = 'delivered'",
+    delivered = td_wait_count(&db,
+                              "SELECT count(*) FROM deliveries WHERE team_id = 'team_r'"
+                              " AND state = 'delivered'",
                               N_REVOKE, 30000);
     is_int(delivered, N_REVOKE, "after re-authorization all %d are delivered", N_REVOKE);
     td_audit(fake, p2, &audit);

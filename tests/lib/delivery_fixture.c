@@ -22,8 +22,8 @@ void td_sync_job(const struct th_db *db, const char *team, const char *job, cons
                      3, params));
 }
 
-void td_ingest(const struct th_db *db, const char *team, const char *job, const char *prefix,
-               int n, bool with_email)
+void td_ingest(const struct th_db *db, const char *team, const char *job, const char *prefix, int n,
+               bool with_email)
 {
     char count[16];
     snprintf(count, sizeof(count), "%d", n);
@@ -122,8 +122,7 @@ void td_audit(struct fake_lever *f, const char *posting, struct td_audit *out)
         if (stakha_notes != 1) {
             out->bad_notes++;
             if (shown++ < 10)
-                diag("opportunity %s (%s) has %d Stakha notes", id, key ? key : "?",
-                     stakha_notes);
+                diag("opportunity %s (%s) has %d Stakha notes", id, key ? key : "?", stakha_notes);
         }
     }
     json_decref(pairs);

@@ -21,8 +21,8 @@ void td_sync_job(const struct th_db *db, const char *team, const char *job, cons
 /* Ingests applications <prefix>1 .. <prefix>n of `job` for `team` in one transaction, each
  * with a full candidate: "Cand <prefix><i>", email <prefix><i>@example.com (none when
  * `with_email` is false), phone, location, profile URL, summary, skills. */
-void td_ingest(const struct th_db *db, const char *team, const char *job, const char *prefix,
-               int n, bool with_email);
+void td_ingest(const struct th_db *db, const char *team, const char *job, const char *prefix, int n,
+               bool with_email);
 
 /* Polls the count query `sql` every 100 ms until it returns `want` or `timeout_ms` pass;
  * returns the last value. */

@@ -187,7 +187,8 @@ int main(void)
     json_decref(c);
     body = sl_candidate_opportunity(NULL, NULL, NULL);
     dump = json_dumps(body, JSON_COMPACT);
-    is_str(dump, "{\"tags\":[\"Sourced via Stakha\"],\"sources\":[\"Stakha\"],\"origin\":\"sourced\"}",
+    is_str(dump,
+           "{\"tags\":[\"Sourced via Stakha\"],\"sources\":[\"Stakha\"],\"origin\":\"sourced\"}",
            "no candidate at all: only the constants");
     free(dump);
     json_decref(body);
@@ -225,8 +226,7 @@ int main(void)
     is_str(line, "Accepted contracts: permanent, contract work",
            "blank list items skipped, line breaks in items become spaces");
     free(line);
-    line = note_line("{\"first_name\": \"A\", \"contract_types\": [], \"skills\": []}",
-                     "Accepted");
+    line = note_line("{\"first_name\": \"A\", \"contract_types\": [], \"skills\": []}", "Accepted");
     ok(line == NULL, "an empty list leaves its line out");
     free(line);
     note_is("{\"first_name\": \"A\", \"skills\": [\"Go\"], \"summary\": \"S\","

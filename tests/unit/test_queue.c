@@ -23,9 +23,15 @@ static struct sl_db *connect_db(void)
     return c;
 }
 
-static long q(const char *sql) { return th_db_long(&tdb, sql); }
+static long q(const char *sql)
+{
+    return th_db_long(&tdb, sql);
+}
 
-static char *qs(const char *sql) { return th_db_value(&tdb, sql, 0, NULL); }
+static char *qs(const char *sql)
+{
+    return th_db_value(&tdb, sql, 0, NULL);
+}
 
 /* n applications of team_q on job_q, synced to posting p_q: n pending deliveries. */
 static void enqueue(const char *team, int n)
@@ -167,8 +173,7 @@ int main(void)
     sl_deliveries_free(b, nb);
 
     /* ---- guarded transitions ---- */
-    ok(sl_queue_complete(db, &a[0], "inst2/w0", "note_x", &attempt_none, &err) ==
-           SL_ERR_CONFLICT,
+    ok(sl_queue_complete(db, &a[0], "inst2/w0", "note_x", &attempt_none, &err) == SL_ERR_CONFLICT,
        "another owner cannot complete it");
     ok(sl_queue_record_opportunity(db, &a[0], "inst1/w0", "opp_1", &err) == SL_OK,
        "the owner records the opportunity");
@@ -182,8 +187,7 @@ int main(void)
     char *row = qs(sql);
     is_str(row, "delivered 1 opp_1 note_1 true", "delivered, one attempt, ids kept, no lease");
     free(row);
-    ok(sl_queue_complete(db, &a[0], "inst1/w0", "note_1", &attempt_none, &err) ==
-           SL_ERR_CONFLICT,
+    ok(sl_queue_complete(db, &a[0], "inst1/w0", "note_1", &attempt_none, &err) == SL_ERR_CONFLICT,
        "completing twice matches nothing");
 
     /* retry: counted, logged, backoff */
@@ -196,7 +200,8 @@ int main(void)
              " || ' ' || last_error FROM deliveries WHERE id = %lld",
              a[1].id);
     row = qs(sql);
-    is_str(row, "retrying 1 true Lever answered 503", "retrying in 60 s, attempt counted, error kept");
+    is_str(row, "retrying 1 true Lever answered 503",
+           "retrying in 60 s, attempt counted, error kept");
     free(row);
     snprintf(sql, sizeof(sql),
              "SELECT endpoint || ' ' || http_status || ' ' || duration_ms || ' ' || error"
@@ -276,8 +281,7 @@ int main(void)
     is_int(b[0].attempts, 1, "the lost attempt counts");
     is_int(q("SELECT count(*) FROM delivery_attempts WHERE error LIKE 'lease expired%'"), 2,
            "and is logged");
-    ok(sl_queue_record_opportunity(db, &a[0], "dead-inst/w0", "opp_late", &err) ==
-           SL_ERR_CONFLICT,
+    ok(sl_queue_record_opportunity(db, &a[0], "dead-inst/w0", "opp_late", &err) == SL_ERR_CONFLICT,
        "the old owner's late write changes nothing");
 
     /* release: a started delivery keeps its stamp, an unstarted one gets its old one back */
@@ -316,7 +320,8 @@ int main(void)
     row = qs(sql);
     is_str(row, "parked 0", "no connection: parked, no attempt used");
     free(row);
-    th_db_exec(&tdb, "INSERT INTO lever_connections (team_id, status) VALUES ('team_q', 'revoked')");
+    th_db_exec(&tdb,
+               "INSERT INTO lever_connections (team_id, status) VALUES ('team_q', 'revoked')");
     is_int(q("SELECT count(*) FROM deliveries WHERE state = 'parked'"), 2,
            "a revoked connection parks the waiting deliveries too");
     th_db_exec(&tdb, "UPDATE lever_connections SET status = 'active' WHERE team_id = 'team_q'");
@@ -342,8 +347,9 @@ int main(void)
     ok(sl_queue_list(db, "team_q", NULL, NULL, 0, 1, &list, &more, &err) == SL_OK, "list");
     ok(json_array_size(list) == 1 && more, "a page of 1, more to come");
     json_t *first = json_array_get(list, 0);
-    const char *fields[] = {"id", "application_id", "job_id", "lever_posting_id", "state",
-                            "attempts", "last_error", "next_attempt_at", "lever_opportunity_id"};
+    const char *fields[] = {
+        "id",       "application_id", "job_id",          "lever_posting_id",    "state",
+        "attempts", "last_error",     "next_attempt_at", "lever_opportunity_id"};
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
         ok(json_object_get(first, fields[i]) != NULL, "field %s", fields[i]);
     long long after = strtoll(json_string_value(json_object_get(first, "id")), NULL, 10);
