@@ -36,10 +36,18 @@
 #include "util.h"
 #include "webhook_sig.h"
 
+/* A whole-number setting from the environment, or `def` when unset or malformed. */
+static long env_long(const char *name, long def)
+{
+    long v;
+    const char *s = getenv(name);
+    return s && sl_parse_long(s, 1, 100000000, &v) ? v : def;
+}
+
 static int rounds(void)
 {
-    int r = getenv("SL_BENCH_ROUNDS") ? atoi(getenv("SL_BENCH_ROUNDS")) : 5;
-    return r < 5 ? 5 : r;
+    long r = env_long("SL_BENCH_ROUNDS", 5);
+    return r < 5 ? 5 : (int)r;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -104,7 +112,7 @@ static double drain(const struct th_db *db, const char *prefix, int n)
 
 static int mode_drain(void)
 {
-    int n = getenv("SL_DELIVERY_N") ? atoi(getenv("SL_DELIVERY_N")) : 1000;
+    int n = (int)env_long("SL_DELIVERY_N", 1000);
     struct fake_lever *f = fake_lever_start();
     fake_lever_set_rate_limit(f, 10, 20); /* Lever's documented defaults */
     struct th_db db;
@@ -160,7 +168,7 @@ static double self_cpu_s(void)
 
 static int mode_throughput(void)
 {
-    int n = getenv("SL_DELIVERY_N") ? atoi(getenv("SL_DELIVERY_N")) : 2000;
+    int n = (int)env_long("SL_DELIVERY_N", 2000);
     const char *base_s = getenv("SL_BENCH_BASELINE");
     struct th_db db;
     const char *posting;
@@ -200,7 +208,7 @@ static int mode_throughput(void)
     double m = median(rate, r);
     if (base_s)
         printf("BENCH deliveries_per_s value=%.0f unit=deliveries/s baseline=%s ratio=%.3f\n", m,
-               base_s, m / atof(base_s));
+               base_s, m / strtod(base_s, NULL));
     else
         printf("BENCH deliveries_per_s value=%.0f unit=deliveries/s baseline=none ratio=none\n", m);
     free(rate);
@@ -212,7 +220,7 @@ static int mode_throughput(void)
 
 static int mode_latency(void)
 {
-    int rate = 100, seconds = getenv("SL_BENCH_SECONDS") ? atoi(getenv("SL_BENCH_SECONDS")) : 10;
+    int rate = 100, seconds = (int)env_long("SL_BENCH_SECONDS", 10);
     int n = rate * seconds;
     struct fake_lever *f = fake_lever_start();
     fake_lever_set_rate_limit(f, 0, 0);
@@ -381,8 +389,8 @@ static double cycle_rate(const struct th_db *db, int n, int round)
 
 static int mode_bloat(void)
 {
-    int n = getenv("SL_DELIVERY_N") ? atoi(getenv("SL_DELIVERY_N")) : 20000;
-    long bloat = getenv("SL_BLOAT_ROWS") ? atol(getenv("SL_BLOAT_ROWS")) : 1000000;
+    int n = (int)env_long("SL_DELIVERY_N", 20000);
+    long bloat = env_long("SL_BLOAT_ROWS", 1000000);
     struct th_db db;
     th_db_create_empty(&db);
     struct th_service m;
