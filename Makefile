@@ -33,30 +33,27 @@ LDLIBS    += $(PKG_LIBS) -lpthread -lm
 # The engine, the handlers, and the migrations compiled into the binary.
 SERVER_SRCS := server/util.c server/log.c server/config.c server/crypto.c \
                server/webhook_sig.c server/http.c server/db.c server/migrate.c \
-               server/embedded_pg.c server/metrics.c server/event.c server/ingest.c
-SERVER_SRCS += server/lever.c server/tokens.c
-SERVER_SRCS += server/candidate.c server/queue.c server/ratelimit.c server/workers.c
-HANDLER_SRCS := handlers/routes.c handlers/ops.c handlers/webhooks.c
-HANDLER_SRCS += handlers/deliveries.c
-HANDLER_SRCS += handlers/common.c handlers/postings.c handlers/syncs.c
-HANDLER_SRCS += handlers/oauth.c handlers/connections.c
+               server/embedded_pg.c server/metrics.c server/event.c server/ingest.c \
+               server/lever.c server/tokens.c server/candidate.c server/queue.c \
+               server/ratelimit.c server/workers.c
+HANDLER_SRCS := handlers/routes.c handlers/common.c handlers/ops.c handlers/webhooks.c \
+                handlers/oauth.c handlers/connections.c handlers/postings.c handlers/syncs.c \
+                handlers/deliveries.c
 MAIN_SRC    := server/main.c
 GEN_MIGRATIONS := $(BUILD)/gen/migrations_embedded.c
 MIGRATIONS  := $(sort $(wildcard migrations/*.sql))
 
 # The test harness and the fake Lever (also the standalone Lever simulator).
-TESTLIB_SRCS := tests/lib/harness.c tests/lib/fake_lever.c tests/lib/lever_fixture.c
-TESTLIB_SRCS += tests/lib/delivery_fixture.c
+TESTLIB_SRCS := tests/lib/harness.c tests/lib/fake_lever.c tests/lib/lever_fixture.c \
+                tests/lib/delivery_fixture.c
 SIM_SRC      := tests/lib/lever_sim.c
 
-UNIT_TESTS  := test_config test_routes test_migrate test_util test_crypto test_webhook_sig test_event
-UNIT_TESTS  += test_lever
-UNIT_TESTS  += test_candidate test_queue test_ratelimit
-INTEG_TESTS := test_ops test_db_outage test_migrate_cli test_embedded_pg test_webhooks test_fake_lever test_compose
-INTEG_TESTS += test_tokens test_oauth
-INTEG_TESTS += test_syncs test_make_run
-INTEG_TESTS += test_delivery test_delivery_faults test_delivery_crash test_delivery_scale
-INTEG_TESTS += test_delivery_tokens test_delivery_shutdown test_delivery_lease
+UNIT_TESTS  := test_config test_routes test_migrate test_util test_crypto test_webhook_sig \
+               test_event test_lever test_candidate test_queue test_ratelimit
+INTEG_TESTS := test_ops test_db_outage test_migrate_cli test_embedded_pg test_make_run \
+               test_compose test_fake_lever test_webhooks test_tokens test_oauth test_syncs \
+               test_delivery test_delivery_faults test_delivery_crash test_delivery_scale \
+               test_delivery_tokens test_delivery_shutdown test_delivery_lease
 
 LIB_OBJS   := $(patsubst %.c,$(BUILD)/%.o,$(SERVER_SRCS) $(HANDLER_SRCS)) \
               $(BUILD)/gen/migrations_embedded.o
@@ -130,7 +127,7 @@ $(BUILD)/tests/bench/%: $(BUILD)/tests/bench/%.o $(TESTLIB_OBJS) $(BUILD)/libsl.
 
 # `make bench BENCH=regex` runs only the matching benchmarks.
 bench: all $(BENCH_PROGS)
-	@sh tests/bench/run.sh $(BIN) $(BENCH)
+	@sh tests/bench/run.sh $(BIN) "$(BENCH)"
 
 # `make fuzz FUZZ_SECONDS=60`: libFuzzer (clang) under ASan+UBSan on the
 # webhook signature header parser and the event parser together.

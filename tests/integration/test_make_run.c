@@ -83,7 +83,7 @@ int main(void)
     struct th_service svc = {.pid = pid};
     snprintf(svc.log_path, sizeof(svc.log_path), "%s", log);
     int port = 0;
-    while (!port && th_now_ms() - t0 < 30000) {
+    while (!port && th_now_ms() - t0 < 60000) {
         char *text = th_service_log(&svc);
         char *at = strstr(text, "\"event\":\"listening\"");
         char *p = at ? strstr(at, "\"port\":") : NULL;

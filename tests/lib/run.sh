@@ -17,7 +17,7 @@ if [ -z "${SL_LEVER_CLIENT_ID:-}" ]; then
     setsid "$sim" --addr 127.0.0.1:0 --client-id sim-client --client-secret sim-secret \
         --redirect-uri "$public/oauth/lever/callback" >"$SL_DATA_DIR/lever-sim.out" 2>&1 &
     sim_pid=$!
-    for i in $(seq 1 100); do
+    for i in $(seq 1 300); do
         url=$(sed -n 's/^lever-sim listening on //p' "$SL_DATA_DIR/lever-sim.out")
         [ -n "$url" ] && break
         sleep 0.05
