@@ -95,8 +95,9 @@ static bool get_token(struct sl_req *req, struct sl_db *db, const char *team_id,
                        team_id);
         return false;
     case SL_ERR_CONFIG:
-        sl_reply_error(req, 503, "lever_not_configured",
-                       "SL_LEVER_CLIENT_ID and SL_LEVER_CLIENT_SECRET are not set on this service.");
+        sl_reply_error(
+            req, 503, "lever_not_configured",
+            "SL_LEVER_CLIENT_ID and SL_LEVER_CLIENT_SECRET are not set on this service.");
         return false;
     case SL_ERR_UPSTREAM:
     case SL_ERR_AUTH:

@@ -129,11 +129,17 @@ void sl_handle_delivery_retry(struct sl_req *req)
     enum sl_rc rc = sl_queue_requeue(db, team, id, &d, &err);
     sl_h_db_release(req, db);
     switch (rc) {
-    case SL_OK: sl_reply_json(req, 202, d); return;
+    case SL_OK:
+        sl_reply_json(req, 202, d);
+        return;
     case SL_ERR_NOT_FOUND:
         sl_reply_error(req, 404, "not_found", "Team %s has no delivery %lld.", team, id);
         return;
-    case SL_ERR_CONFLICT: sl_reply_error(req, 409, "not_retryable", "%s", err.msg); return;
-    default: sl_h_fail(req, &err); return;
+    case SL_ERR_CONFLICT:
+        sl_reply_error(req, 409, "not_retryable", "%s", err.msg);
+        return;
+    default:
+        sl_h_fail(req, &err);
+        return;
     }
 }

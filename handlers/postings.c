@@ -67,7 +67,8 @@ static void cache_put(const char *team, const char *body)
 static int by_group_title_id(const void *a, const void *b)
 {
     json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
-    int lx = json_is_true(json_object_get(x, "listed")), ly = json_is_true(json_object_get(y, "listed"));
+    int lx = json_is_true(json_object_get(x, "listed")),
+        ly = json_is_true(json_object_get(y, "listed"));
     if (lx != ly)
         return ly - lx; /* published (listed) first */
     const char *tx = json_string_value(json_object_get(x, "text"));
@@ -127,8 +128,9 @@ void sl_handle_postings(struct sl_req *req)
     }
     if (!sl_h_db(req, &db) || !sl_h_lever(req, db, team, &lv))
         goto out;
-    static const char *const published[] = {"state", "published", "distributionChannel",
-                                            "public", "distributionChannel", "internal", NULL};
+    static const char *const published[] = {"state",  "published",           "distributionChannel",
+                                            "public", "distributionChannel", "internal",
+                                            NULL};
     static const char *const internal[] = {"state", "internal", NULL};
     const char *const *queries[] = {published, internal};
     postings = json_array();

@@ -48,8 +48,8 @@ static bool posting_usable(struct sl_req *req, struct sl_db *db, const char *tea
     snprintf(path, sizeof(path), "/postings/%s", posting_id);
     for (int attempt = 0; attempt < 2; attempt++) {
         sl_lever_resp_cleanup(&resp);
-        enum sl_rc rc = sl_lever_call(lv.client, "GET", lv.access.access_token, path, NULL, NULL,
-                                      &resp, &err);
+        enum sl_rc rc =
+            sl_lever_call(lv.client, "GET", lv.access.access_token, path, NULL, NULL, &resp, &err);
         if (rc) {
             sl_reply_error(req, 502, "lever_unavailable", "Lever could not be reached: %s",
                            err.msg);
@@ -198,8 +198,8 @@ void sl_handle_sync_put(struct sl_req *req)
     sl_log(SL_LOG_INFO, "job_synced", "team %s job %s -> posting %s: %ld enqueued", team, job,
            posting, enqueued);
     sl_reply_json(req, 202,
-                  json_pack("{s:s,s:s,s:I}", "job_id", job, "lever_posting_id", posting,
-                            "enqueued", (json_int_t)enqueued));
+                  json_pack("{s:s,s:s,s:I}", "job_id", job, "lever_posting_id", posting, "enqueued",
+                            (json_int_t)enqueued));
 out:
     free(existing);
     json_decref(body);
@@ -224,22 +224,22 @@ void sl_handle_sync_get(struct sl_req *req)
     if (!sl_h_id(req, "team_id", &team) || !sl_h_id(req, "job_id", &job) || !sl_h_db(req, &db))
         goto out;
     const char *params[] = {team, job};
-    enum sl_rc rc = sl_db_exec(
-        db,
-        "SELECT s.lever_posting_id, sl_rfc3339(s.created_at),"
-        " count(d.id) FILTER (WHERE d.state <> 'cancelled'),"
-        " count(d.id) FILTER (WHERE d.state = 'delivered'),"
-        " count(d.id) FILTER (WHERE d.state IN ('pending', 'running')),"
-        " count(d.id) FILTER (WHERE d.state = 'retrying'),"
-        " count(d.id) FILTER (WHERE d.state = 'dead'),"
-        " count(d.id) FILTER (WHERE d.state = 'parked'),"
-        " (SELECT count(*) FROM applications a WHERE a.team_id = s.team_id"
-        "   AND a.job_id = s.job_id AND a.status = 'added' AND NOT a.deleted)"
-        " FROM job_syncs s LEFT JOIN deliveries d ON d.team_id = s.team_id"
-        "  AND d.job_id = s.job_id AND d.lever_posting_id = s.lever_posting_id"
-        " WHERE s.team_id = $1 AND s.job_id = $2"
-        " GROUP BY s.team_id, s.job_id, s.lever_posting_id, s.created_at",
-        2, params, &res, &err);
+    enum sl_rc rc =
+        sl_db_exec(db,
+                   "SELECT s.lever_posting_id, sl_rfc3339(s.created_at),"
+                   " count(d.id) FILTER (WHERE d.state <> 'cancelled'),"
+                   " count(d.id) FILTER (WHERE d.state = 'delivered'),"
+                   " count(d.id) FILTER (WHERE d.state IN ('pending', 'running')),"
+                   " count(d.id) FILTER (WHERE d.state = 'retrying'),"
+                   " count(d.id) FILTER (WHERE d.state = 'dead'),"
+                   " count(d.id) FILTER (WHERE d.state = 'parked'),"
+                   " (SELECT count(*) FROM applications a WHERE a.team_id = s.team_id"
+                   "   AND a.job_id = s.job_id AND a.status = 'added' AND NOT a.deleted)"
+                   " FROM job_syncs s LEFT JOIN deliveries d ON d.team_id = s.team_id"
+                   "  AND d.job_id = s.job_id AND d.lever_posting_id = s.lever_posting_id"
+                   " WHERE s.team_id = $1 AND s.job_id = $2"
+                   " GROUP BY s.team_id, s.job_id, s.lever_posting_id, s.created_at",
+                   2, params, &res, &err);
     if (rc) {
         sl_h_fail(req, &err);
         goto out;
@@ -248,10 +248,10 @@ void sl_handle_sync_get(struct sl_req *req)
         sl_reply_error(req, 404, "not_found", "Job %s is not synchronized with Lever.", job);
         goto out;
     }
-    json_t *counts = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "total", col_int(res, 2),
-                               "delivered", col_int(res, 3), "pending", col_int(res, 4),
-                               "retrying", col_int(res, 5), "dead", col_int(res, 6), "parked",
-                               col_int(res, 7), "skipped", col_int(res, 8));
+    json_t *counts =
+        json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "total", col_int(res, 2), "delivered",
+                  col_int(res, 3), "pending", col_int(res, 4), "retrying", col_int(res, 5), "dead",
+                  col_int(res, 6), "parked", col_int(res, 7), "skipped", col_int(res, 8));
     sl_reply_json(req, 200,
                   json_pack("{s:s,s:s,s:o,s:o}", "job_id", job, "lever_posting_id",
                             sl_db_res_get(res, 0, 0), "created_at",

@@ -26,19 +26,19 @@ struct sl_workers;
 
 struct sl_app {
     const struct sl_config *cfg;
-    const char *database_url;      /* cfg->database_url or the embedded cluster's */
-    struct sl_db_pool *pool;       /* for HTTP threads */
-    struct sl_ingest *ingest;      /* group commit of webhook events */
-    struct sl_lever_pool *lever;   /* Lever clients for HTTP threads (lever.h) */
-    struct sl_workers *workers;    /* delivery worker pool (workers.h) */
+    const char *database_url;    /* cfg->database_url or the embedded cluster's */
+    struct sl_db_pool *pool;     /* for HTTP threads */
+    struct sl_ingest *ingest;    /* group commit of webhook events */
+    struct sl_lever_pool *lever; /* Lever clients for HTTP threads (lever.h) */
+    struct sl_workers *workers;  /* delivery worker pool (workers.h) */
     const struct sl_route *routes;
     size_t nroutes;
-    char **api_tokens;             /* NULL-terminated, from SL_API_TOKEN */
-    struct sl_keyring *keyring;    /* from SL_TOKEN_KEY; NULL when unset */
-    struct sl_whsecrets *whsecrets;/* from SL_STAKHA_WEBHOOK_SECRET; NULL when unset */
+    char **api_tokens;              /* NULL-terminated, from SL_API_TOKEN */
+    struct sl_keyring *keyring;     /* from SL_TOKEN_KEY; NULL when unset */
+    struct sl_whsecrets *whsecrets; /* from SL_STAKHA_WEBHOOK_SECRET; NULL when unset */
     const struct sl_migration_set *migrations;
-    atomic_bool schema_ready;      /* migrations applied by this process */
-    atomic_bool stopping;          /* SIGTERM received */
+    atomic_bool schema_ready; /* migrations applied by this process */
+    atomic_bool stopping;     /* SIGTERM received */
 };
 
 #endif

@@ -23,9 +23,9 @@ enum kind { K_STRING, K_SECRET, K_URL, K_ADDR, K_INT, K_EMAIL };
 struct setting {
     const char *name;
     enum kind kind;
-    size_t offset;     /* of a char * or a long in struct sl_config */
-    const char *def;   /* NULL: unset unless given */
-    long min, max;     /* K_INT bounds */
+    size_t offset;   /* of a char * or a long in struct sl_config */
+    const char *def; /* NULL: unset unless given */
+    long min, max;   /* K_INT bounds */
     const char *help;
 };
 
@@ -38,8 +38,7 @@ static const struct setting settings[] = {
      "listen address, host:port (port 0: any free port)"},
     {"SL_PUBLIC_URL", K_URL, STR(public_url), "http://localhost:8080", 0, 0,
      "public base URL; OAuth redirect URI is it + /oauth/lever/callback"},
-    {"SL_LEVER_CLIENT_ID", K_STRING, STR(lever_client_id), NULL, 0, 0,
-     "Lever OAuth app client id"},
+    {"SL_LEVER_CLIENT_ID", K_STRING, STR(lever_client_id), NULL, 0, 0, "Lever OAuth app client id"},
     {"SL_LEVER_CLIENT_SECRET", K_SECRET, STR(lever_client_secret), NULL, 0, 0,
      "Lever OAuth app client secret"},
     {"SL_LEVER_AUTH_URL", K_URL, STR(lever_auth_url), "https://auth.lever.co", 0, 0,

@@ -14,31 +14,31 @@
 #include "rc.h"
 
 struct sl_config {
-    char *database_url;      /* NULL: embedded cluster */
-    char *http_addr;         /* as given, "host:port" */
-    char http_host[64];      /* parsed from http_addr */
-    int http_port;           /* parsed from http_addr; 0 = any free port */
-    char *public_url;        /* without trailing slash */
+    char *database_url; /* NULL: embedded cluster */
+    char *http_addr;    /* as given, "host:port" */
+    char http_host[64]; /* parsed from http_addr */
+    int http_port;      /* parsed from http_addr; 0 = any free port */
+    char *public_url;   /* without trailing slash */
     char *lever_client_id;
     char *lever_client_secret;
-    char *lever_auth_url;    /* without trailing slash */
-    char *lever_api_url;     /* without trailing slash */
+    char *lever_auth_url; /* without trailing slash */
+    char *lever_api_url;  /* without trailing slash */
     char *lever_audience;
     long lever_rps;
     char *stakha_webhook_secret;
     char *api_token;
     char *token_key;
-    char *stakha_app_url;    /* without trailing slash */
+    char *stakha_app_url; /* without trailing slash */
     long workers;
     char *service_user_name;
     char *service_user_email;
     char *data_dir;
-    char *migrations_dir;    /* NULL: the migrations compiled into the binary */
+    char *migrations_dir; /* NULL: the migrations compiled into the binary */
     char *log_level;
     long http_threads;
     long db_pool_size;
     long shutdown_timeout_s;
-    long lease_seconds;      /* delivery lease; a dead instance's work is taken up after it */
+    long lease_seconds; /* delivery lease; a dead instance's work is taken up after it */
     long inbox_retention_days;
 };
 

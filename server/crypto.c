@@ -141,9 +141,15 @@ static char *b64_encode(const unsigned char *in, size_t n, const char *alphabet,
     return out;
 }
 
-char *sl_base64_encode(const void *in, size_t n) { return b64_encode(in, n, b64_std, true); }
+char *sl_base64_encode(const void *in, size_t n)
+{
+    return b64_encode(in, n, b64_std, true);
+}
 
-char *sl_base64url_encode(const void *in, size_t n) { return b64_encode(in, n, b64_url, false); }
+char *sl_base64url_encode(const void *in, size_t n)
+{
+    return b64_encode(in, n, b64_url, false);
+}
 
 enum { ALPHA_COMMON = 1, ALPHA_STD = 2, ALPHA_URL = 4 };
 
@@ -306,7 +312,10 @@ void sl_crypto_hmac_sha256(const void *key, size_t key_len, const void *msg, siz
 
 /* ---- comparison ---- */
 
-bool sl_crypto_equal(const void *a, const void *b, size_t n) { return CRYPTO_memcmp(a, b, n) == 0; }
+bool sl_crypto_equal(const void *a, const void *b, size_t n)
+{
+    return CRYPTO_memcmp(a, b, n) == 0;
+}
 
 bool sl_crypto_str_equal(const char *a, const char *b)
 {
@@ -330,7 +339,10 @@ struct sl_keyring {
     struct sl_key keys[]; /* keys[0] seals; all open */
 };
 
-static bool is_blank_char(char c) { return c == ' ' || c == '\t'; }
+static bool is_blank_char(char c)
+{
+    return c == ' ' || c == '\t';
+}
 
 enum sl_rc sl_keyring_parse(const char *spec, struct sl_keyring **out, struct sl_err *err)
 {
@@ -410,7 +422,10 @@ void sl_keyring_destroy(struct sl_keyring *ring)
     free(ring);
 }
 
-const char *sl_keyring_current_id(const struct sl_keyring *ring) { return ring->keys[0].id; }
+const char *sl_keyring_current_id(const struct sl_keyring *ring)
+{
+    return ring->keys[0].id;
+}
 
 enum sl_rc sl_keyring_generate_b64(char out[64], struct sl_err *err)
 {

@@ -250,8 +250,7 @@ enum sl_rc sl_db_pool_acquire(struct sl_db_pool *pool, int wait_ms, struct sl_db
             break;
         if (pthread_cond_timedwait(&pool->freed, &pool->lock, &deadline)) {
             pthread_mutex_unlock(&pool->lock);
-            return sl_err_set(err, SL_ERR_DB, "database: all %d connections are busy",
-                              pool->size);
+            return sl_err_set(err, SL_ERR_DB, "database: all %d connections are busy", pool->size);
         }
     }
     struct slot *slot = &pool->slots[idx];
@@ -297,8 +296,8 @@ void sl_db_pool_release(struct sl_db_pool *pool, struct sl_db *db)
         PGresult *r = PQexec(db->conn, "ROLLBACK");
         PQclear(r);
     }
-    bool broken = PQstatus(db->conn) != CONNECTION_OK ||
-                  PQtransactionStatus(db->conn) != PQTRANS_IDLE;
+    bool broken =
+        PQstatus(db->conn) != CONNECTION_OK || PQtransactionStatus(db->conn) != PQTRANS_IDLE;
     pthread_mutex_lock(&pool->lock);
     for (int i = 0; i < pool->size; i++) {
         if (pool->slots[i].db == db) {

@@ -39,7 +39,7 @@
 
 struct sl_embedded_pg {
     pid_t pid;
-    char dir[160];          /* the cluster: <data_dir>/pg (bounded by the socket path) */
+    char dir[160]; /* the cluster: <data_dir>/pg (bounded by the socket path) */
     char log[192];
     char conninfo[320];
 };
@@ -119,8 +119,8 @@ static void exec_tool(const char *bindir, const char *tool, char *const argv[])
     _exit(127);
 }
 
-static enum sl_rc run_initdb(struct sl_embedded_pg *pg, const char *bindir,
-                             const struct runas *ra, struct sl_err *err)
+static enum sl_rc run_initdb(struct sl_embedded_pg *pg, const char *bindir, const struct runas *ra,
+                             struct sl_err *err)
 {
     sl_log(SL_LOG_INFO, "embedded_pg", "creating a PostgreSQL cluster in %s", pg->dir);
     pid_t parent = getpid();
@@ -129,8 +129,8 @@ static enum sl_rc run_initdb(struct sl_embedded_pg *pg, const char *bindir,
         return sl_err_set(err, SL_ERR_IO, "fork: %s", strerror(errno));
     if (pid == 0) {
         child_setup(ra, pg->log, parent, false);
-        char *argv[] = {"initdb", "-D", pg->dir, "-U", "postgres", "-A", "trust",
-                        "-E", "UTF8", "--locale=C", NULL};
+        char *argv[] = {"initdb", "-D", pg->dir, "-U",         "postgres", "-A",
+                        "trust",  "-E", "UTF8",  "--locale=C", NULL};
         exec_tool(bindir, "initdb", argv);
     }
     int status;
@@ -258,8 +258,8 @@ enum sl_rc sl_embedded_pg_start(const char *data_dir, struct sl_embedded_pg **ou
         child_setup(&ra, pg->log, parent, true);
         char sockdir[256];
         snprintf(sockdir, sizeof(sockdir), "unix_socket_directories=%.160s", pg->dir);
-        char *argv[] = {"postgres", "-D", pg->dir, "-p", PG_PORT, "-c", "listen_addresses=",
-                        "-c", sockdir, NULL};
+        char *argv[] = {"postgres",          "-D", pg->dir, "-p", PG_PORT, "-c",
+                        "listen_addresses=", "-c", sockdir, NULL};
         exec_tool(bindir, "postgres", argv);
     }
     snprintf(pg->conninfo, sizeof(pg->conninfo),
@@ -274,8 +274,8 @@ enum sl_rc sl_embedded_pg_start(const char *data_dir, struct sl_embedded_pg **ou
         int status;
         if (waitpid(pg->pid, &status, WNOHANG) == pg->pid) {
             pg->pid = -1;
-            rc = sl_err_set(err, SL_ERR_IO,
-                            "embedded PostgreSQL exited during start-up; see %s", pg->log);
+            rc = sl_err_set(err, SL_ERR_IO, "embedded PostgreSQL exited during start-up; see %s",
+                            pg->log);
             goto out;
         }
         if (sl_mono_ns() > deadline) {
@@ -287,8 +287,8 @@ enum sl_rc sl_embedded_pg_start(const char *data_dir, struct sl_embedded_pg **ou
     }
     if ((rc = ensure_database(pg, err)))
         goto out;
-    sl_log(SL_LOG_INFO, "embedded_pg", "PostgreSQL running on socket %s (pid %d, log %s)",
-           pg->dir, (int)pg->pid, pg->log);
+    sl_log(SL_LOG_INFO, "embedded_pg", "PostgreSQL running on socket %s (pid %d, log %s)", pg->dir,
+           (int)pg->pid, pg->log);
 out:
     if (rc) {
         sl_embedded_pg_stop(pg);

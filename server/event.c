@@ -26,8 +26,9 @@ bool sl_rfc3339_valid(const char *s)
     const char *shape = "dddd-dd-ddTdd:dd:dd";
     size_t i = 0;
     for (; shape[i]; i++) {
-        if (shape[i] == 'd' ? !isdigit((unsigned char)s[i])
-                            : !(s[i] == shape[i] || (shape[i] == 'T' && (s[i] == 't' || s[i] == ' '))))
+        if (shape[i] == 'd'
+                ? !isdigit((unsigned char)s[i])
+                : !(s[i] == shape[i] || (shape[i] == 'T' && (s[i] == 't' || s[i] == ' '))))
             return false;
     }
     int month = (s[5] - '0') * 10 + (s[6] - '0'), day = (s[8] - '0') * 10 + (s[9] - '0');
@@ -133,9 +134,8 @@ static enum sl_rc check_candidate(json_t *cand, struct sl_err *err)
     if (rc)
         return rc;
     static const char *const strings[] = {
-        "first_name",  "last_name",   "email",        "phone",   "location",
-        "resume_url",  "profile_url", "github_url",   "twitter_url",
-        "linkedin_url", "summary",    "availability",
+        "first_name",  "last_name",  "email",       "phone",        "location", "resume_url",
+        "profile_url", "github_url", "twitter_url", "linkedin_url", "summary",  "availability",
     };
     for (size_t i = 0; i < sizeof(strings) / sizeof(strings[0]); i++)
         if ((rc = optional(cand, strings[i], STRING, "data.candidate", err)))
@@ -211,8 +211,9 @@ enum sl_rc sl_event_parse(const char *body, size_t len, struct sl_event *out, st
     /* Without JSON_ALLOW_NUL, an escaped NUL is refused, as PostgreSQL's jsonb refuses it. */
     out->root = json_loadb(body, len, JSON_DECODE_ANY, &jerr);
     if (!out->root)
-        return sl_err_set(err, SL_ERR_BAD_REQUEST, "body is not valid JSON: %s (line %d, column %d)",
-                          jerr.text, jerr.line, jerr.column);
+        return sl_err_set(err, SL_ERR_BAD_REQUEST,
+                          "body is not valid JSON: %s (line %d, column %d)", jerr.text, jerr.line,
+                          jerr.column);
     enum sl_rc rc = json_is_object(out->root)
                         ? check(out, err)
                         : sl_err_set(err, SL_ERR_INVALID, "the event must be a JSON object");

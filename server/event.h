@@ -23,7 +23,7 @@ enum sl_event_type {
 };
 
 struct sl_event {
-    json_t *root;               /* owned */
+    json_t *root; /* owned */
     enum sl_event_type type;
     /* Borrowed from root; NULL when absent (unknown types). */
     const char *type_name;

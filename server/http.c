@@ -52,8 +52,8 @@ struct sl_req {
     int64_t started_ns;
     struct sl_buf body;
     bool too_large;
-    bool answered;     /* a response was queued */
-    bool deferred;     /* suspended until another thread replies (sl_req_defer) */
+    bool answered; /* a response was queued */
+    bool deferred; /* suspended until another thread replies (sl_req_defer) */
     /* The reply, filled by the handler. */
     int status;
     char *reply_body;
@@ -70,8 +70,8 @@ static bool segment_matches(const char *pat, size_t plen, const char *seg, size_
                             struct sl_route_match *m)
 {
     if (plen >= 2 && pat[0] == '{' && pat[plen - 1] == '}') {
-        if (slen == 0 || m->nparams >= SL_ROUTE_MAX_PARAMS ||
-            slen >= sizeof(m->params[0].value) || plen - 2 >= sizeof(m->params[0].name))
+        if (slen == 0 || m->nparams >= SL_ROUTE_MAX_PARAMS || slen >= sizeof(m->params[0].value) ||
+            plen - 2 >= sizeof(m->params[0].name))
             return false;
         memcpy(m->params[m->nparams].name, pat + 1, plen - 2);
         m->params[m->nparams].name[plen - 2] = '\0';
@@ -123,8 +123,7 @@ void sl_route_match(const struct sl_route *routes, size_t nroutes, const char *m
         m->status = 405;
         if (!strstr(m->allow, routes[i].method)) {
             size_t n = strlen(m->allow);
-            snprintf(m->allow + n, sizeof(m->allow) - n, "%s%s", n ? ", " : "",
-                     routes[i].method);
+            snprintf(m->allow + n, sizeof(m->allow) - n, "%s%s", n ? ", " : "", routes[i].method);
         }
     }
 }
@@ -134,18 +133,28 @@ void sl_route_match(const struct sl_route *routes, size_t nroutes, const char *m
 int sl_rc_http_status(enum sl_rc rc)
 {
     switch (rc) {
-    case SL_OK: return 200;
-    case SL_ERR_INVALID: return 422;
-    case SL_ERR_BAD_REQUEST: return 400;
-    case SL_ERR_NOT_FOUND: return 404;
-    case SL_ERR_CONFLICT: return 409;
-    case SL_ERR_AUTH: return 401;
-    case SL_ERR_TOO_LARGE: return 413;
-    case SL_ERR_DB: return 503;
-    case SL_ERR_UPSTREAM: return 502;
+    case SL_OK:
+        return 200;
+    case SL_ERR_INVALID:
+        return 422;
+    case SL_ERR_BAD_REQUEST:
+        return 400;
+    case SL_ERR_NOT_FOUND:
+        return 404;
+    case SL_ERR_CONFLICT:
+        return 409;
+    case SL_ERR_AUTH:
+        return 401;
+    case SL_ERR_TOO_LARGE:
+        return 413;
+    case SL_ERR_DB:
+        return 503;
+    case SL_ERR_UPSTREAM:
+        return 502;
     case SL_ERR_IO:
     case SL_ERR_CONFIG:
-    case SL_ERR_INTERNAL: return 500;
+    case SL_ERR_INTERNAL:
+        return 500;
     }
     return 500;
 }
@@ -153,18 +162,28 @@ int sl_rc_http_status(enum sl_rc rc)
 const char *sl_rc_error_code(enum sl_rc rc)
 {
     switch (rc) {
-    case SL_OK: return "ok";
-    case SL_ERR_INVALID: return "invalid_request";
-    case SL_ERR_BAD_REQUEST: return "bad_request";
-    case SL_ERR_NOT_FOUND: return "not_found";
-    case SL_ERR_CONFLICT: return "conflict";
-    case SL_ERR_AUTH: return "unauthorized";
-    case SL_ERR_TOO_LARGE: return "payload_too_large";
-    case SL_ERR_DB: return "database_unavailable";
-    case SL_ERR_UPSTREAM: return "lever_unavailable";
+    case SL_OK:
+        return "ok";
+    case SL_ERR_INVALID:
+        return "invalid_request";
+    case SL_ERR_BAD_REQUEST:
+        return "bad_request";
+    case SL_ERR_NOT_FOUND:
+        return "not_found";
+    case SL_ERR_CONFLICT:
+        return "conflict";
+    case SL_ERR_AUTH:
+        return "unauthorized";
+    case SL_ERR_TOO_LARGE:
+        return "payload_too_large";
+    case SL_ERR_DB:
+        return "database_unavailable";
+    case SL_ERR_UPSTREAM:
+        return "lever_unavailable";
     case SL_ERR_IO:
     case SL_ERR_CONFIG:
-    case SL_ERR_INTERNAL: return "internal_error";
+    case SL_ERR_INTERNAL:
+        return "internal_error";
     }
     return "internal_error";
 }
@@ -249,10 +268,22 @@ void sl_req_resume(struct sl_req *req)
 
 /* ---- what handlers read ---- */
 
-struct sl_app *sl_req_app(struct sl_req *req) { return req->http->app; }
-const char *sl_req_method(struct sl_req *req) { return req->method; }
-const char *sl_req_path(struct sl_req *req) { return req->path; }
-const char *sl_req_id(struct sl_req *req) { return req->id; }
+struct sl_app *sl_req_app(struct sl_req *req)
+{
+    return req->http->app;
+}
+const char *sl_req_method(struct sl_req *req)
+{
+    return req->method;
+}
+const char *sl_req_path(struct sl_req *req)
+{
+    return req->path;
+}
+const char *sl_req_id(struct sl_req *req)
+{
+    return req->id;
+}
 
 const char *sl_req_param(struct sl_req *req, const char *name)
 {
@@ -325,12 +356,12 @@ static bool bearer_ok(struct sl_req *req)
 static enum MHD_Result queue_reply(struct sl_req *req)
 {
     if (req->status == 0) {
-        sl_log(SL_LOG_ERROR, "handler_no_reply", "handler for %s %s gave no answer",
-               req->method, req->path);
+        sl_log(SL_LOG_ERROR, "handler_no_reply", "handler for %s %s gave no answer", req->method,
+               req->path);
         sl_reply_error(req, 500, "internal_error", "The request could not be answered.");
     }
-    struct MHD_Response *resp = MHD_create_response_from_buffer(
-        req->reply_len, req->reply_body, MHD_RESPMEM_MUST_FREE);
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(req->reply_len, req->reply_body, MHD_RESPMEM_MUST_FREE);
     if (!resp)
         return MHD_NO;
     req->reply_body = NULL; /* now the response's */
@@ -383,8 +414,8 @@ static enum MHD_Result first_call(struct sl_http *http, struct MHD_Connection *c
     if (req->match.status == 405)
         return refuse(req, 405, "method_not_allowed",
                       "This path does not accept that method; see the Allow header.");
-    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *cl =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     long length;
     if (cl && sl_parse_long(cl, 0, __LONG_MAX__, &length) &&
         (size_t)length > req->match.route->body_limit) {
@@ -398,9 +429,8 @@ static enum MHD_Result first_call(struct sl_http *http, struct MHD_Connection *c
 }
 
 static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const char *url,
-                                 const char *method, const char *version,
-                                 const char *upload_data, size_t *upload_data_size,
-                                 void **con_cls)
+                                 const char *method, const char *version, const char *upload_data,
+                                 size_t *upload_data_size, void **con_cls)
 {
     struct sl_http *http = cls;
     struct sl_req *req = *con_cls;
@@ -479,15 +509,14 @@ enum sl_rc sl_http_start(struct sl_app *app, struct sl_http **out, struct sl_err
                           cfg->http_host);
     struct sl_http *http = sl_xcalloc(1, sizeof(*http));
     http->app = app;
-    unsigned int flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC |
-                         MHD_ALLOW_SUSPEND_RESUME;
+    unsigned int flags =
+        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME;
     http->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, access_cb, http, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)cfg->http_threads,
-        MHD_OPTION_NOTIFY_COMPLETED, completed_cb, http, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned int)60, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)4096,
-        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1, MHD_OPTION_END);
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_THREAD_POOL_SIZE,
+        (unsigned int)cfg->http_threads, MHD_OPTION_NOTIFY_COMPLETED, completed_cb, http,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)60, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned int)4096, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1, MHD_OPTION_END);
     if (!http->daemon) {
         free(http);
         return sl_err_set(err, SL_ERR_IO, "cannot listen on %s:%d (address in use?)",

@@ -33,7 +33,7 @@ struct sl_route {
     const char *method;  /* "GET", "POST", ... */
     const char *pattern; /* "/api/v1/teams/{team_id}/lever/connect" */
     sl_handler_fn handler;
-    size_t body_limit;   /* bytes; a larger body is answered 413 */
+    size_t body_limit; /* bytes; a larger body is answered 413 */
     enum sl_auth auth;
 };
 
@@ -48,7 +48,7 @@ struct sl_route_match {
         char name[32];
         char value[128];
     } params[SL_ROUTE_MAX_PARAMS];
-    char allow[64];               /* for 405: the methods the path accepts */
+    char allow[64]; /* for 405: the methods the path accepts */
 };
 
 /* Matches `method` and `path` against `routes`. Pure; any thread. A path

@@ -103,8 +103,8 @@ static void sweep(struct sl_ingest *ing)
                total, ing->retention_days);
 }
 
-void sl_ingest_submit(struct sl_ingest *ing, const char *webhook_id, const char *event,
-                      size_t len, sl_ingest_done_fn done, void *ctx)
+void sl_ingest_submit(struct sl_ingest *ing, const char *webhook_id, const char *event, size_t len,
+                      sl_ingest_done_fn done, void *ctx)
 {
     struct item *it = sl_xcalloc(1, sizeof(*it));
     it->webhook_id = sl_xstrdup(webhook_id);
@@ -154,7 +154,6 @@ static char *batch_json(struct item *first, size_t n)
     sl_buf_puts(&b, "]");
     return sl_buf_take(&b);
 }
-
 
 /* Runs `n` items from `first` as one transaction; fills results[]. */
 static enum sl_rc run_batch(struct sl_ingest *ing, struct item *first, size_t n,

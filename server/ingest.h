@@ -38,8 +38,8 @@ struct sl_ingest *sl_ingest_create(const char *conninfo, long retention_days);
 
 /* Queues one event: `webhook_id` and the raw JSON `event` (both copied).
  * `done` is called exactly once, on the writer thread. */
-void sl_ingest_submit(struct sl_ingest *ing, const char *webhook_id, const char *event,
-                      size_t len, sl_ingest_done_fn done, void *ctx);
+void sl_ingest_submit(struct sl_ingest *ing, const char *webhook_id, const char *event, size_t len,
+                      sl_ingest_done_fn done, void *ctx);
 
 /* Finishes everything queued, then stops the writer and frees. Accepts NULL. */
 void sl_ingest_destroy(struct sl_ingest *ing);

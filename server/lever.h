@@ -46,7 +46,7 @@ struct sl_lever_resp {
     char error_message[256]; /* Lever "message" or OAuth "error_description" */
     long retry_after_s;      /* Retry-After header in seconds, -1 when absent */
     double seconds;
-    bool sent;               /* the request was (possibly) delivered to Lever */
+    bool sent; /* the request was (possibly) delivered to Lever */
 };
 void sl_lever_resp_cleanup(struct sl_lever_resp *r);
 
@@ -54,10 +54,10 @@ void sl_lever_resp_cleanup(struct sl_lever_resp *r);
 struct sl_lever_tokens {
     char *access_token;
     char *refresh_token;
-    char *scope;       /* space-separated, as granted */
-    long expires_in;   /* seconds */
-    char *account_id;  /* JWT claim https://oauth.lever.co/accountId, or NULL */
-    char *user_id;     /* JWT claim https://oauth.lever.co/userId, or NULL */
+    char *scope;      /* space-separated, as granted */
+    long expires_in;  /* seconds */
+    char *account_id; /* JWT claim https://oauth.lever.co/accountId, or NULL */
+    char *user_id;    /* JWT claim https://oauth.lever.co/userId, or NULL */
 };
 void sl_lever_tokens_cleanup(struct sl_lever_tokens *t);
 

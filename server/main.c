@@ -168,8 +168,10 @@ static int require_token_key(struct process *p)
     struct sl_err err = {0};
     if (sl_tokens_dev_key(p->cfg.data_dir, &key, &generated, &err) ||
         sl_keyring_parse(key, &p->app.keyring, &err)) {
-        fprintf(stderr, "stakha-lever: SL_TOKEN_KEY: is not set and the development key "
-                        "cannot be used: %s\n", err.msg);
+        fprintf(stderr,
+                "stakha-lever: SL_TOKEN_KEY: is not set and the development key "
+                "cannot be used: %s\n",
+                err.msg);
         free(key);
         return EXIT_CONFIG;
     }
@@ -383,8 +385,10 @@ int main(int argc, char **argv)
         return EXIT_CONFIG;
     }
     if (argc > 2) {
-        fprintf(stderr, "stakha-lever: %s takes no arguments; settings come from the environment "
-                        "(see --help)\n", cmd);
+        fprintf(stderr,
+                "stakha-lever: %s takes no arguments; settings come from the environment "
+                "(see --help)\n",
+                cmd);
         return EXIT_CONFIG;
     }
     static struct process p;

@@ -40,8 +40,8 @@ static const double buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.
 struct series {
     const struct family *family;
     char labels[160];
-    double value;              /* counter value, or histogram sum */
-    unsigned long count;       /* histogram */
+    double value;        /* counter value, or histogram sum */
+    unsigned long count; /* histogram */
     unsigned long bucket[NBUCKETS];
 };
 

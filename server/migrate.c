@@ -230,8 +230,8 @@ enum sl_rc sl_migrate_check_current(struct sl_db *db, const struct sl_migration_
                                     struct sl_err *err)
 {
     struct sl_db_res *res = NULL;
-    enum sl_rc rc = sl_db_exec(db, "SELECT version, checksum FROM schema_migrations", 0, NULL,
-                               &res, err);
+    enum sl_rc rc =
+        sl_db_exec(db, "SELECT version, checksum FROM schema_migrations", 0, NULL, &res, err);
     if (rc) {
         /* No table yet is "not current", not an outage. */
         if (rc != SL_ERR_DB)

@@ -20,8 +20,8 @@
 #include "rc.h"
 
 struct sl_migration {
-    int version;       /* NNNN */
-    char *name;        /* file name, "0001_init.sql" */
+    int version; /* NNNN */
+    char *name;  /* file name, "0001_init.sql" */
     char *sql;
     char checksum[65]; /* hex SHA-256 of the file's bytes */
 };

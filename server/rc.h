@@ -54,14 +54,15 @@ sl_err_set(struct sl_err *err, enum sl_rc rc, const char *fmt, ...)
 }
 
 /* A broken invariant: print file and line and abort. */
-#define SL_ASSERT(cond)                                                                 \
-    do {                                                                                \
-        if (!(cond)) {                                                                  \
-            fprintf(stderr, "{\"level\":\"fatal\",\"msg\":\"assertion failed: %s\","    \
-                            "\"file\":\"%s\",\"line\":%d}\n",                          \
-                    #cond, __FILE__, __LINE__);                                         \
-            abort();                                                                    \
-        }                                                                               \
+#define SL_ASSERT(cond)                                                                            \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr,                                                                        \
+                    "{\"level\":\"fatal\",\"msg\":\"assertion failed: %s\","                       \
+                    "\"file\":\"%s\",\"line\":%d}\n",                                              \
+                    #cond, __FILE__, __LINE__);                                                    \
+            abort();                                                                               \
+        }                                                                                          \
     } while (0)
 
 /* Allocation failure aborts: the service runs under a supervisor. */

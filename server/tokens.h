@@ -27,8 +27,8 @@
  * (sl_access_cleanup). */
 struct sl_access {
     char *access_token;
-    char *lever_account_id;  /* the rate-limit key (SPEC 7: per Lever account) */
-    char *service_user_id;   /* perform_as */
+    char *lever_account_id; /* the rate-limit key (SPEC 7: per Lever account) */
+    char *service_user_id;  /* perform_as */
 };
 void sl_access_cleanup(struct sl_access *a);
 

@@ -44,7 +44,10 @@ struct sl_whsecrets {
     struct whsecret items[];
 };
 
-static bool is_blank_char(char c) { return c == ' ' || c == '\t'; }
+static bool is_blank_char(char c)
+{
+    return c == ' ' || c == '\t';
+}
 
 enum sl_rc sl_whsecrets_parse(const char *spec, struct sl_whsecrets **out, struct sl_err *err)
 {

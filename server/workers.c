@@ -294,8 +294,12 @@ static enum outcome get_token(struct attempt *a, bool force)
         fail(a, "no active Lever connection (%s): waiting for the team to authenticate again",
              err.msg);
         return O_PARK;
-    case SL_ERR_CONFIG: fail(a, "%s", err.msg); return O_WAIT;
-    case SL_ERR_DB: fail(a, "%s", err.msg); return O_RELEASE;
+    case SL_ERR_CONFIG:
+        fail(a, "%s", err.msg);
+        return O_WAIT;
+    case SL_ERR_DB:
+        fail(a, "%s", err.msg);
+        return O_RELEASE;
     default:
         sl_strlcpy(a->endpoint, "POST /oauth/token", sizeof(a->endpoint));
         fail(a, "token refresh failed: %s", err.msg);
@@ -638,7 +642,9 @@ static void finish(struct attempt *a, enum outcome o)
         rc = sl_queue_release(w->db, d, w->owner, true, &err);
         outcome = "released";
         break;
-    case O_LOST: outcome = "lost"; break;
+    case O_LOST:
+        outcome = "lost";
+        break;
     }
     if (dead)
         outcome = "dead";

@@ -41,8 +41,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     p = next_line(p, end, &ts);
     p = next_line(p, end, &sig);
     struct sl_err err;
-    enum sl_rc rc = sl_webhook_verify(secrets, id, ts, sig, p, (size_t)(end - p), 1614265330,
-                                      &err);
+    enum sl_rc rc = sl_webhook_verify(secrets, id, ts, sig, p, (size_t)(end - p), 1614265330, &err);
     (void)rc;
     struct sl_event ev;
     if (sl_event_parse((const char *)p, (size_t)(end - p), &ev, &err) == SL_OK) {

@@ -65,7 +65,8 @@ int main(void)
     snprintf(data_env, sizeof(data_env), "SL_DATA_DIR=%s", data);
     const char *sim = getenv("SL_TEST_SIM") ? getenv("SL_TEST_SIM") : "build/lever-sim";
     char path_env[4200];
-    snprintf(path_env, sizeof(path_env), "PATH=%s", getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin");
+    snprintf(path_env, sizeof(path_env), "PATH=%s",
+             getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin");
     const char *env[] = {path_env, data_env, "SL_HTTP_ADDR=127.0.0.1:0", NULL};
 
     long long t0 = th_now_ms();

@@ -43,8 +43,8 @@ static void refused_setting(const char *assignment, const char *name)
     int lines = 0;
     for (const char *c = out; *c; c++)
         lines += *c == '\n';
-    ok(rc == 2 && strstr(out, name) && lines == 1,
-       "%s: exit %d, one line naming %s: %s", assignment, rc, name, out);
+    ok(rc == 2 && strstr(out, name) && lines == 1, "%s: exit %d, one line naming %s: %s",
+       assignment, rc, name, out);
     free(out);
 }
 
@@ -71,8 +71,8 @@ int main(void)
     refused_setting("SL_PUBLIC_URL=localhost:8080", "SL_PUBLIC_URL");
     refused_setting("SL_TOKEN_KEY=c2hvcnQ=", "SL_TOKEN_KEY");
     refused_setting("SL_STAKHA_WEBHOOK_SECRET=whsec_!!!", "SL_STAKHA_WEBHOOK_SECRET");
-    const char *secret_env[] = {"PATH=/usr/bin:/bin", "SL_TOKEN_KEY=bm90LWEta2V5LWF0LWFsbA==",
-                                NULL};
+    const char *secret_env[] = {"PATH=/usr/bin:/bin",
+                                "SL_TOKEN_KEY=bm90LWEta2V5LWF0LWFsbA==", NULL};
     run_cli("serve", secret_env, &out);
     ok(!strstr(out, "bm90LWEta2V5LWF0LWFsbA"), "a bad key is not echoed: %s", out);
     free(out);

@@ -37,18 +37,17 @@ int main(void)
     if (!f)
         BAIL_OUT("fake Lever did not start");
     fake_lever_set_max_page(f, 2);
-    fake_lever_add_posting(f, "acct_1", "p-gamma", "gamma engineer", "published", "public",
-                           "Eng", "Paris");
-    fake_lever_add_posting(f, "acct_1", "p-alpha", "Alpha Engineer", "published", "internal",
-                           "Eng", "Berlin");
+    fake_lever_add_posting(f, "acct_1", "p-gamma", "gamma engineer", "published", "public", "Eng",
+                           "Paris");
+    fake_lever_add_posting(f, "acct_1", "p-alpha", "Alpha Engineer", "published", "internal", "Eng",
+                           "Berlin");
     fake_lever_add_posting(f, "acct_1", "p-beta", "beta engineer", "published", "public,internal",
                            "Ops", "Remote");
     fake_lever_add_posting(f, "acct_1", "p-unl-b", "Zeta (unlisted)", "internal", "", "Eng",
                            "London");
     fake_lever_add_posting(f, "acct_1", "p-unl-a", "alpha unlisted", "internal", "", "Eng",
                            "London");
-    fake_lever_add_posting(f, "acct_1", "p-unl-c", "Mid unlisted", "internal", "", "Eng",
-                           "London");
+    fake_lever_add_posting(f, "acct_1", "p-unl-c", "Mid unlisted", "internal", "", "Eng", "London");
     fake_lever_add_posting(f, "acct_1", "p-closed", "Closed one", "closed", "public", "Eng", "X");
     fake_lever_add_posting(f, "acct_1", "p-draft", "Draft one", "draft", "", "Eng", "X");
     fake_lever_add_posting(f, "acct_1", "p-pending", "Pending one", "pending", "", "Eng", "X");
@@ -158,8 +157,8 @@ int main(void)
 
     is_int(api("GET", "/api/v1/teams/team_1/lever-syncs", NULL, &j), 200, "lever-syncs: 200");
     is_int(json_array_size(json_object_get(j, "syncs")), 1, "lists the sync");
-    is_str(json_string_value(json_object_get(json_array_get(json_object_get(j, "syncs"), 0),
-                                             "job_id")),
+    is_str(json_string_value(
+               json_object_get(json_array_get(json_object_get(j, "syncs"), 0), "job_id")),
            "job_42", "with its job");
     json_decref(j);
 

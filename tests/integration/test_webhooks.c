@@ -61,7 +61,10 @@ static char *event(const char *type, const char *created_at, const char *app, co
     return out;
 }
 
-static long count_sql(const char *sql) { return th_db_long(&db, sql); }
+static long count_sql(const char *sql)
+{
+    return th_db_long(&db, sql);
+}
 
 struct copy_arg {
     const char *id;
@@ -113,16 +116,16 @@ int main(void)
         BAIL_OUT("service did not start");
 
     /* Stored, then repeated. */
-    char *e1 = event("application.created", "2026-12-04T15:19:56Z", "app_01", "job_42", "applied",
-                     "Ada");
+    char *e1 =
+        event("application.created", "2026-12-04T15:19:56Z", "app_01", "job_42", "applied", "Ada");
     char *answer = NULL;
     is_int(post_raw("msg_1", 0, e1, strlen(e1), NULL, &answer), 202, "first delivery: 202");
     ok(strstr(answer, "stored") != NULL, "answer says stored: %s", answer);
     free(answer);
     is_int(count_sql("SELECT count(*) FROM webhook_events WHERE webhook_id='msg_1'"), 1,
            "inbox row stored");
-    char *status = th_db_value(&db, "SELECT status FROM applications WHERE application_id='app_01'",
-                               0, NULL);
+    char *status =
+        th_db_value(&db, "SELECT status FROM applications WHERE application_id='app_01'", 0, NULL);
     is_str(status, "applied", "application state stored");
     free(status);
     char *updated = th_db_value(&db, "SELECT updated_at FROM applications", 0, NULL);
@@ -136,8 +139,8 @@ int main(void)
     /* Signatures. */
     long before = count_sql("SELECT count(*) FROM webhook_events");
     is_int(post_raw("msg_2", 0, e1, strlen(e1), "", NULL), 401, "missing signature: 401");
-    is_int(post_raw("msg_2", 0, e1, strlen(e1), "v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=",
-                    NULL),
+    is_int(post_raw("msg_2", 0, e1, strlen(e1),
+                    "v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=", NULL),
            401, "wrong signature: 401");
     is_int(post_raw("msg_2", -301, e1, strlen(e1), NULL, NULL), 401, "5:01 old: 401");
     /* +302: the server's clock may tick between our reading and its own. */
@@ -220,10 +223,11 @@ int main(void)
     is_int(count_sql("SELECT count(*) FROM applications"), apps, "and otherwise ignored");
 
     /* Inputs. */
-    const char *unicode = "{\"type\":\"application.created\",\"data\":{\"team_id\":\"team_1\","
-                          "\"application\":{\"id\":\"app_u\",\"job_id\":\"j\",\"status\":\"applied\"},"
-                          "\"candidate\":{\"id\":\"c_u\",\"first_name\":\"Zoë 李\","
-                          "\"last_name\":\"Ngũgĩ 🚀\"}}}";
+    const char *unicode =
+        "{\"type\":\"application.created\",\"data\":{\"team_id\":\"team_1\","
+        "\"application\":{\"id\":\"app_u\",\"job_id\":\"j\",\"status\":\"applied\"},"
+        "\"candidate\":{\"id\":\"c_u\",\"first_name\":\"Zoë 李\","
+        "\"last_name\":\"Ngũgĩ 🚀\"}}}";
     is_int(post("msg_unicode", unicode), 202, "unicode names: 202");
     char *name = th_db_value(&db,
                              "SELECT candidate->>'last_name' FROM applications "
@@ -245,11 +249,11 @@ int main(void)
         char *p;
         size_t n;
     } big = {malloc(2 * 1024 * 1024), 0};
-    big.n = (size_t)sprintf(big.p,
-                            "{\"type\":\"application.created\",\"data\":{\"team_id\":\"team_1\","
-                            "\"application\":{\"id\":\"app_big\",\"job_id\":\"j\",\"status\":"
-                            "\"applied\"},\"candidate\":{\"id\":\"c\",\"first_name\":\"B\","
-                            "\"skills\":[");
+    big.n =
+        (size_t)sprintf(big.p, "{\"type\":\"application.created\",\"data\":{\"team_id\":\"team_1\","
+                               "\"application\":{\"id\":\"app_big\",\"job_id\":\"j\",\"status\":"
+                               "\"applied\"},\"candidate\":{\"id\":\"c\",\"first_name\":\"B\","
+                               "\"skills\":[");
     for (int i = 0; i < 10000; i++)
         big.n += (size_t)sprintf(big.p + big.n, "%s\"skill number %05d\"", i ? "," : "", i);
     big.n += (size_t)sprintf(big.p + big.n, "]}}}");
@@ -286,8 +290,8 @@ int main(void)
     free(big.p);
 
     /* 50 concurrent copies of one webhook. */
-    char *e_c = event("application.created", "2026-12-04T15:19:56Z", "app_c", "job_42", "applied",
-                      "Con");
+    char *e_c =
+        event("application.created", "2026-12-04T15:19:56Z", "app_c", "job_42", "applied", "Con");
     struct copy_arg args[50];
     for (int i = 0; i < 50; i++)
         args[i] = (struct copy_arg){.id = "msg_concurrent", .body = e_c};
@@ -319,10 +323,11 @@ int main(void)
         args[i].id = ids[i];
     }
     is_int(post_concurrently(args, 40), 40, "40 concurrent events: all 202");
-    is_int(count_sql("SELECT count(*) FROM applications WHERE application_id LIKE 'app\\_many\\_%'"),
-           20, "20 distinct applications stored");
-    status = th_db_value(&db, "SELECT status FROM applications WHERE application_id='app_one'", 0,
-                         NULL);
+    is_int(
+        count_sql("SELECT count(*) FROM applications WHERE application_id LIKE 'app\\_many\\_%'"),
+        20, "20 distinct applications stored");
+    status =
+        th_db_value(&db, "SELECT status FROM applications WHERE application_id='app_one'", 0, NULL);
     is_str(status, "2026-12-04T16:00:39Z", "concurrent updates of one application: newest wins");
     free(status);
     for (int i = 0; i < 40; i++)
@@ -331,8 +336,8 @@ int main(void)
     /* Out of order: an older created after a newer updated. */
     char *newer = event("application.updated", "2026-12-04T16:00:00Z", "app_o", "job_42",
                         "interview", "Newer");
-    char *older = event("application.created", "2026-12-04T15:00:00Z", "app_o", "job_42",
-                        "applied", "Older");
+    char *older =
+        event("application.created", "2026-12-04T15:00:00Z", "app_o", "job_42", "applied", "Older");
     is_int(post("msg_o_new", newer), 202, "newer update stored");
     is_int(post("msg_o_old", older), 202, "older create stored");
     status = th_db_value(&db,
@@ -347,30 +352,30 @@ int main(void)
     /* Syncs: which applications get a delivery. */
     th_db_exec(&db, "INSERT INTO job_syncs (team_id, job_id, lever_posting_id) "
                     "VALUES ('team_1', 'job_s', 'post_s'), ('team_1', 'job_t', 'post_t')");
-    char *s1 = event("application.created", "2026-12-04T15:00:00Z", "app_s1", "job_s", "applied",
-                     "S");
+    char *s1 =
+        event("application.created", "2026-12-04T15:00:00Z", "app_s1", "job_s", "applied", "S");
     is_int(post("msg_s1", s1), 202, "application of a synced job");
     is_int(count_sql("SELECT count(*) FROM deliveries WHERE application_id='app_s1' "
                      "AND state IN ('pending', 'parked') AND lever_posting_id='post_s'"),
            1, "gets a delivery to the posting");
-    char *s2 = event("application.created", "2026-12-04T15:00:00Z", "app_s2", "job_s", "added",
-                     "S");
+    char *s2 =
+        event("application.created", "2026-12-04T15:00:00Z", "app_s2", "job_s", "added", "S");
     is_int(post("msg_s2", s2), 202, "application in status added");
     is_int(count_sql("SELECT count(*) FROM deliveries WHERE application_id='app_s2'"), 0,
            "gets no delivery");
-    char *s2b = event("application.updated", "2026-12-04T15:01:00Z", "app_s2", "job_s",
-                      "applied", "S");
+    char *s2b =
+        event("application.updated", "2026-12-04T15:01:00Z", "app_s2", "job_s", "applied", "S");
     is_int(post("msg_s2b", s2b), 202, "moved out of added");
     is_int(count_sql("SELECT count(*) FROM deliveries WHERE application_id='app_s2'"), 1,
            "is enqueued");
     th_db_exec(&db, "UPDATE deliveries SET state='delivered' WHERE application_id='app_s1'");
-    char *s1b = event("application.updated", "2026-12-04T15:02:00Z", "app_s1", "job_s",
-                      "interview", "S");
+    char *s1b =
+        event("application.updated", "2026-12-04T15:02:00Z", "app_s1", "job_s", "interview", "S");
     is_int(post("msg_s1b", s1b), 202, "update of a delivered application");
     is_int(count_sql("SELECT count(*) FROM deliveries WHERE application_id='app_s1'"), 1,
            "is stored, not pushed again");
-    char *s2c = event("application.updated", "2026-12-04T15:03:00Z", "app_s2", "job_t",
-                      "applied", "S");
+    char *s2c =
+        event("application.updated", "2026-12-04T15:03:00Z", "app_s2", "job_t", "applied", "S");
     is_int(post("msg_s2c", s2c), 202, "application changes job");
     is_int(count_sql("SELECT count(*) FROM deliveries WHERE application_id='app_s2' "
                      "AND lever_posting_id='post_s' AND state='cancelled'"),
@@ -392,8 +397,8 @@ int main(void)
     is_int(count_sql("SELECT count(*) FROM deliveries WHERE application_id='app_s2' "
                      "AND state NOT IN ('cancelled','delivered')"),
            0, "undelivered delivery stopped");
-    char *late = event("application.updated", "2026-12-04T15:05:00Z", "app_s2", "job_t",
-                       "applied", "Late");
+    char *late =
+        event("application.updated", "2026-12-04T15:05:00Z", "app_s2", "job_t", "applied", "Late");
     is_int(post("msg_late", late), 202, "an update after deletion is accepted");
     is_int(count_sql("SELECT count(*) FROM applications WHERE application_id='app_s2' "
                      "AND candidate IS NULL"),
@@ -418,8 +423,8 @@ int main(void)
     const char *env[] = {url, NULL};
     if (!th_service_start(&svc, "serve", env, 20))
         BAIL_OUT("service did not start behind the proxy");
-    char *e_out = event("application.created", "2026-12-04T15:19:56Z", "app_out", "job_42",
-                        "applied", "Out");
+    char *e_out =
+        event("application.created", "2026-12-04T15:19:56Z", "app_out", "job_42", "applied", "Out");
     th_proxy_set_down(proxy, true);
     is_int(post("msg_outage", e_out), 503, "database down: 503");
     is_int(post("msg_outage", e_out), 503, "still 503 on retry");
@@ -438,8 +443,9 @@ int main(void)
     th_proxy_stop(proxy);
 
     /* Retention: old inbox rows are deleted in the background. */
-    th_db_exec(&db, "INSERT INTO webhook_events (webhook_id, type, received_at) "
-                    "SELECT 'old_' || g, 'x', now() - interval '3 days' FROM generate_series(1, 2500) g");
+    th_db_exec(
+        &db, "INSERT INTO webhook_events (webhook_id, type, received_at) "
+             "SELECT 'old_' || g, 'x', now() - interval '3 days' FROM generate_series(1, 2500) g");
     const char *ret_env[] = {"SL_INBOX_RETENTION_DAYS=2", NULL};
     if (!th_service_start(&svc, "serve", th_env(&db, ret_env), 20))
         BAIL_OUT("service did not start");

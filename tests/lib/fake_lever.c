@@ -416,12 +416,23 @@ static void html_escape(struct sl_buf *b, const char *s)
 {
     for (; s && *s; s++) {
         switch (*s) {
-        case '&': sl_buf_puts(b, "&amp;"); break;
-        case '<': sl_buf_puts(b, "&lt;"); break;
-        case '>': sl_buf_puts(b, "&gt;"); break;
-        case '"': sl_buf_puts(b, "&quot;"); break;
-        case '\'': sl_buf_puts(b, "&#39;"); break;
-        default: sl_buf_append(b, s, 1);
+        case '&':
+            sl_buf_puts(b, "&amp;");
+            break;
+        case '<':
+            sl_buf_puts(b, "&lt;");
+            break;
+        case '>':
+            sl_buf_puts(b, "&gt;");
+            break;
+        case '"':
+            sl_buf_puts(b, "&quot;");
+            break;
+        case '\'':
+            sl_buf_puts(b, "&#39;");
+            break;
+        default:
+            sl_buf_append(b, s, 1);
         }
     }
 }

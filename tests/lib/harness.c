@@ -99,8 +99,14 @@ static void create(struct th_db *db, const char *template_clause)
     PQfinish(c);
 }
 
-void th_db_create(struct th_db *db) { create(db, "TEMPLATE sl_template"); }
-void th_db_create_empty(struct th_db *db) { create(db, "TEMPLATE template0"); }
+void th_db_create(struct th_db *db)
+{
+    create(db, "TEMPLATE sl_template");
+}
+void th_db_create_empty(struct th_db *db)
+{
+    create(db, "TEMPLATE template0");
+}
 
 void th_db_drop(struct th_db *db)
 {

@@ -64,8 +64,7 @@ struct th_service {
  * TH_* secrets above unless given (a value "-" for a name leaves it unset).
  * For "serve", waits until it listens (returns false if it exited first or
  * did not listen within `wait_s`). */
-bool th_service_start(struct th_service *svc, const char *cmd, const char *const *env,
-                      int wait_s);
+bool th_service_start(struct th_service *svc, const char *cmd, const char *const *env, int wait_s);
 /* Sends `sig` (0: none) and waits up to `wait_s` for the exit; returns the exit
  * status, 128+signal when killed, or -1 when it did not exit (then SIGKILLed). */
 int th_service_stop(struct th_service *svc, int sig, int wait_s);
@@ -85,11 +84,11 @@ const char *const *th_env(const struct th_db *db, const char *const *extra);
 /* ---- HTTP ---- */
 
 struct th_resp {
-    long status;      /* 0: transport error */
+    long status; /* 0: transport error */
     char *body;
     size_t len;
-    char *headers;    /* raw response headers */
-    double seconds;   /* total time */
+    char *headers;  /* raw response headers */
+    double seconds; /* total time */
 };
 
 /* One request. `headers` is NULL-terminated "Name: value" strings or NULL. */

@@ -51,7 +51,7 @@ static char *seal(const struct sl_keyring *keys, const char *value, const char *
 }
 
 char *tf_connect_team(const struct th_db *db, struct fake_lever *f, const char *team,
-                            const char *account, int expires_in_s)
+                      const char *account, int expires_in_s)
 {
     json_t *users = fake_lever_users(f, account);
     const char *dolores = NULL;

@@ -25,7 +25,7 @@ const char *const *tf_lever_env(struct fake_lever *f);
  * needed); the access token expires in `expires_in_s`. Returns the service
  * user id (caller frees). */
 char *tf_connect_team(const struct th_db *db, struct fake_lever *f, const char *team,
-                            const char *account, int expires_in_s);
+                      const char *account, int expires_in_s);
 
 /* Merges two NULL-terminated env arrays into a static one (valid until the next call). */
 const char *const *tf_env_merge(const char *const *a, const char *const *b);

@@ -30,7 +30,10 @@ static inline void plan(int n)
     fflush(stdout);
 }
 
-static inline void plan_lazy(void) { tap_planned = -1; }
+static inline void plan_lazy(void)
+{
+    tap_planned = -1;
+}
 
 static inline void __attribute__((format(printf, 1, 2))) diag(const char *fmt, ...)
 {
@@ -67,30 +70,30 @@ tap_ok(int cond, const char *file, int line, const char *fmt, ...)
 
 #define ok(cond, ...) tap_ok(!!(cond), __FILE__, __LINE__, __VA_ARGS__)
 
-#define is_int(got, want, ...)                                                          \
-    do {                                                                                \
-        long long tap_g_ = (long long)(got), tap_w_ = (long long)(want);                \
-        if (!ok(tap_g_ == tap_w_, __VA_ARGS__))                                         \
-            diag("     got: %lld\n#     expected: %lld", tap_g_, tap_w_);               \
+#define is_int(got, want, ...)                                                                     \
+    do {                                                                                           \
+        long long tap_g_ = (long long)(got), tap_w_ = (long long)(want);                           \
+        if (!ok(tap_g_ == tap_w_, __VA_ARGS__))                                                    \
+            diag("     got: %lld\n#     expected: %lld", tap_g_, tap_w_);                          \
     } while (0)
 
-#define is_str(got, want, ...)                                                          \
-    do {                                                                                \
-        const char *tap_g_ = (got), *tap_w_ = (want);                                   \
-        int tap_eq_ = (tap_g_ && tap_w_) ? strcmp(tap_g_, tap_w_) == 0 : tap_g_ == tap_w_; \
-        if (!ok(tap_eq_, __VA_ARGS__))                                                  \
-            diag("     got: '%s'\n#     expected: '%s'", tap_g_ ? tap_g_ : "(null)",    \
-                 tap_w_ ? tap_w_ : "(null)");                                           \
+#define is_str(got, want, ...)                                                                     \
+    do {                                                                                           \
+        const char *tap_g_ = (got), *tap_w_ = (want);                                              \
+        int tap_eq_ = (tap_g_ && tap_w_) ? strcmp(tap_g_, tap_w_) == 0 : tap_g_ == tap_w_;         \
+        if (!ok(tap_eq_, __VA_ARGS__))                                                             \
+            diag("     got: '%s'\n#     expected: '%s'", tap_g_ ? tap_g_ : "(null)",               \
+                 tap_w_ ? tap_w_ : "(null)");                                                      \
     } while (0)
 
 /* A precondition whose failure makes the rest of the file meaningless. */
-#define BAIL_OUT(...)                                                                   \
-    do {                                                                                \
-        printf("Bail out! ");                                                           \
-        printf(__VA_ARGS__);                                                            \
-        printf("\n");                                                                   \
-        fflush(stdout);                                                                 \
-        exit(255);                                                                      \
+#define BAIL_OUT(...)                                                                              \
+    do {                                                                                           \
+        printf("Bail out! ");                                                                      \
+        printf(__VA_ARGS__);                                                                       \
+        printf("\n");                                                                              \
+        fflush(stdout);                                                                            \
+        exit(255);                                                                                 \
     } while (0)
 
 static inline int done_testing(void)

@@ -56,9 +56,9 @@ int main(void)
     ok(cfg.api_token == NULL && cfg.token_key == NULL, "no secrets by default");
     sl_config_cleanup(&cfg);
 
-    const char *env[] = {"SL_HTTP_ADDR=0.0.0.0:0", "SL_PUBLIC_URL=https://x.example.com/",
-                         "SL_WORKERS=0", "SL_LEVER_RPS=1000", "DATABASE_URL=postgres://u:p@h/db",
-                         NULL};
+    const char *env[] = {
+        "SL_HTTP_ADDR=0.0.0.0:0", "SL_PUBLIC_URL=https://x.example.com/", "SL_WORKERS=0",
+        "SL_LEVER_RPS=1000",      "DATABASE_URL=postgres://u:p@h/db",     NULL};
     ok(load(env, &cfg, &err) == SL_OK, "valid settings load: %s", err.msg);
     is_int(cfg.http_port, 0, "port 0 allowed");
     is_str(cfg.http_host, "0.0.0.0", "host parsed");
@@ -97,11 +97,23 @@ int main(void)
     FILE *f = open_memstream(&text, &len);
     sl_config_print_help(f);
     fclose(f);
-    const char *names[] = {"DATABASE_URL", "SL_HTTP_ADDR", "SL_PUBLIC_URL", "SL_LEVER_CLIENT_ID",
-                           "SL_LEVER_CLIENT_SECRET", "SL_LEVER_AUTH_URL", "SL_LEVER_API_URL",
-                           "SL_LEVER_AUDIENCE", "SL_LEVER_RPS", "SL_STAKHA_WEBHOOK_SECRET",
-                           "SL_API_TOKEN", "SL_TOKEN_KEY", "SL_STAKHA_APP_URL", "SL_WORKERS",
-                           "SL_SERVICE_USER_NAME", "SL_SERVICE_USER_EMAIL", "SL_DATA_DIR"};
+    const char *names[] = {"DATABASE_URL",
+                           "SL_HTTP_ADDR",
+                           "SL_PUBLIC_URL",
+                           "SL_LEVER_CLIENT_ID",
+                           "SL_LEVER_CLIENT_SECRET",
+                           "SL_LEVER_AUTH_URL",
+                           "SL_LEVER_API_URL",
+                           "SL_LEVER_AUDIENCE",
+                           "SL_LEVER_RPS",
+                           "SL_STAKHA_WEBHOOK_SECRET",
+                           "SL_API_TOKEN",
+                           "SL_TOKEN_KEY",
+                           "SL_STAKHA_APP_URL",
+                           "SL_WORKERS",
+                           "SL_SERVICE_USER_NAME",
+                           "SL_SERVICE_USER_EMAIL",
+                           "SL_DATA_DIR"};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         ok(strstr(text, names[i]) != NULL, "--help lists %s", names[i]);
     ok(strstr(text, "127.0.0.1:8080") && strstr(text, "dolores@stakha.io"),

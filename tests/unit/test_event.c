@@ -15,9 +15,9 @@ static enum sl_rc parse(const char *body, char *msg, size_t n)
     return rc;
 }
 
-#define CAND(extra)                                                                            \
-    "{\"type\":\"application.created\",\"data\":{\"team_id\":\"t1\",\"application\":{\"id\":" \
-    "\"a1\",\"job_id\":\"j1\",\"status\":\"applied\"},\"candidate\":{\"id\":\"c1\","        \
+#define CAND(extra)                                                                                \
+    "{\"type\":\"application.created\",\"data\":{\"team_id\":\"t1\",\"application\":{\"id\":"      \
+    "\"a1\",\"job_id\":\"j1\",\"status\":\"applied\"},\"candidate\":{\"id\":\"c1\","               \
     "\"first_name\":\"Ada\"" extra "}}}"
 
 int main(void)
@@ -35,7 +35,8 @@ int main(void)
     const char *deleted = "{\"type\":\"application.deleted\",\"data\":{\"team_id\":\"t1\","
                           "\"application\":{\"id\":\"a1\"}}}";
     ok(parse(deleted, msg, sizeof(msg)) == SL_OK, "deleted needs only ids");
-    ok(parse("{\"type\":\"other.thing\"}", msg, sizeof(msg)) == SL_OK, "unknown type needs only type");
+    ok(parse("{\"type\":\"other.thing\"}", msg, sizeof(msg)) == SL_OK,
+       "unknown type needs only type");
 
     is_int(parse("{", msg, sizeof(msg)), SL_ERR_BAD_REQUEST, "truncated JSON is 400");
     is_int(parse("", msg, sizeof(msg)), SL_ERR_BAD_REQUEST, "empty body is 400");
@@ -61,7 +62,8 @@ int main(void)
         {CAND(",\"phone\":5"), "data.candidate.phone"},
         {CAND(",\"years_of_experience\":\"7\""), "data.candidate.years_of_experience"},
         {CAND(",\"contract_types\":\"permanent\""), "data.candidate.contract_types"},
-        {CAND(",\"salary_expectation\":{\"min\":\"60k\"}"), "data.candidate.salary_expectation.min"},
+        {CAND(",\"salary_expectation\":{\"min\":\"60k\"}"),
+         "data.candidate.salary_expectation.min"},
         {CAND(",\"salary_expectation\":[1]"), "data.candidate.salary_expectation"},
         {CAND(",\"linkedin_url\":{}"), "data.candidate.linkedin_url"},
     };
@@ -80,8 +82,12 @@ int main(void)
                            "2026-12-04T15:19:56+01:00", "2026-12-04t15:19:56z"};
     for (size_t i = 0; i < 4; i++)
         ok(sl_rfc3339_valid(times[i]), "valid time %s", times[i]);
-    const char *bad_times[] = {"2026-12-04", "2026-12-04T25:00:00Z", "2026-12-04T15:19:56",
-                               "2026-12-04T15:19:56+0100", "2026-12-04T15:19:56.Z", ""};
+    const char *bad_times[] = {"2026-12-04",
+                               "2026-12-04T25:00:00Z",
+                               "2026-12-04T15:19:56",
+                               "2026-12-04T15:19:56+0100",
+                               "2026-12-04T15:19:56.Z",
+                               ""};
     for (size_t i = 0; i < 6; i++)
         ok(!sl_rfc3339_valid(bad_times[i]), "invalid time '%s'", bad_times[i]);
     return done_testing();

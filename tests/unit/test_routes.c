@@ -5,7 +5,10 @@
 #include "http.h"
 #include "tap.h"
 
-static void h(struct sl_req *req) { (void)req; }
+static void h(struct sl_req *req)
+{
+    (void)req;
+}
 
 static const struct sl_route table[] = {
     {"GET", "/health", h, 0, SL_AUTH_NONE},
@@ -38,9 +41,14 @@ int main(void)
     ok(strstr(m.allow, "GET") && strstr(m.allow, "PUT") && strstr(m.allow, "DELETE"),
        "Allow lists the path's methods: %s", m.allow);
 
-    const char *misses[] = {"/", "/healthz", "/health/", "/health/x",
-                            "/api/v1/teams//lever/connect", "/api/v1/teams/t1/lever",
-                            "/api/v1/teams/t1/lever/connect/extra", ""};
+    const char *misses[] = {"/",
+                            "/healthz",
+                            "/health/",
+                            "/health/x",
+                            "/api/v1/teams//lever/connect",
+                            "/api/v1/teams/t1/lever",
+                            "/api/v1/teams/t1/lever/connect/extra",
+                            ""};
     for (size_t i = 0; i < sizeof(misses) / sizeof(misses[0]); i++) {
         sl_route_match(table, N, "GET", misses[i], &m);
         ok(m.status == 404 && m.route == NULL, "'%s' is 404", misses[i]);
