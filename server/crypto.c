@@ -339,11 +339,6 @@ struct sl_keyring {
     struct sl_key keys[]; /* keys[0] seals; all open */
 };
 
-static bool is_blank_char(char c)
-{
-    return c == ' ' || c == '\t';
-}
-
 enum sl_rc sl_keyring_parse(const char *spec, struct sl_keyring **out, struct sl_err *err)
 {
     enum sl_rc rc = SL_OK;
@@ -351,24 +346,16 @@ enum sl_rc sl_keyring_parse(const char *spec, struct sl_keyring **out, struct sl
     if (sl_blank(spec))
         return sl_err_set(err, SL_ERR_CONFIG, "is empty; expected base64 of 32 bytes");
 
-    size_t n = 1;
-    for (const char *p = spec; *p; p++)
-        n += *p == ',';
+    size_t n = sl_list_count(spec);
     struct sl_keyring *ring = sl_xcalloc(1, sizeof(*ring) + n * sizeof(struct sl_key));
     ring->n = n;
 
     /* "key 2 of 3 ..." when rotating, plain "must be ..." for a lone key. */
     char which[64] = "";
-    const char *entry = spec;
-    for (size_t i = 0; i < n; i++) {
-        const char *end = strchr(entry, ',');
-        if (!end)
-            end = entry + strlen(entry);
-        const char *next = *end ? end + 1 : end;
-        while (entry < end && is_blank_char(*entry))
-            entry++;
-        while (end > entry && is_blank_char(end[-1]))
-            end--;
+    const char *cursor = spec, *entry;
+    size_t len;
+    for (size_t i = 0; sl_list_next(&cursor, &entry, &len); i++) {
+        const char *end = entry + len;
         if (n > 1)
             snprintf(which, sizeof(which), "key %zu of %zu ", i + 1, n);
 
@@ -402,7 +389,6 @@ enum sl_rc sl_keyring_parse(const char *spec, struct sl_keyring **out, struct sl
                 goto out;
             }
         }
-        entry = next;
     }
 
 out:

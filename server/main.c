@@ -62,23 +62,13 @@ static void usage(FILE *out)
  * non-empty strings (caller owns). */
 static char **split_list(const char *s)
 {
-    size_t cap = 4, n = 0;
-    char **v = sl_xcalloc(cap, sizeof(*v));
-    while (s && *s) {
-        size_t len = strcspn(s, ",");
-        const char *b = s, *e = s + len;
-        while (b < e && (*b == ' ' || *b == '\t'))
-            b++;
-        while (e > b && (e[-1] == ' ' || e[-1] == '\t'))
-            e--;
-        if (e > b) {
-            if (n + 2 > cap)
-                v = sl_xrealloc(v, (cap *= 2) * sizeof(*v));
-            v[n++] = sl_xstrndup(b, (size_t)(e - b));
-            v[n] = NULL;
-        }
-        s += len + (s[len] == ',');
-    }
+    size_t n = 0;
+    char **v = sl_xcalloc(s ? sl_list_count(s) + 1 : 1, sizeof(*v));
+    const char *cursor = s, *entry;
+    size_t len;
+    while (s && sl_list_next(&cursor, &entry, &len))
+        if (len)
+            v[n++] = sl_xstrndup(entry, len);
     return v;
 }
 

@@ -157,6 +157,31 @@ bool sl_valid_id(const char *s)
     return n >= 1 && n <= 64;
 }
 
+size_t sl_list_count(const char *s)
+{
+    size_t n = 1;
+    for (; *s; s++)
+        n += *s == ',';
+    return n;
+}
+
+bool sl_list_next(const char **cursor, const char **start, size_t *len)
+{
+    const char *p = *cursor;
+    if (!p)
+        return false;
+    const char *comma = strchr(p, ',');
+    const char *end = comma ? comma : p + strlen(p);
+    *cursor = comma ? comma + 1 : NULL;
+    while (p < end && (*p == ' ' || *p == '\t'))
+        p++;
+    while (end > p && (end[-1] == ' ' || end[-1] == '\t'))
+        end--;
+    *start = p;
+    *len = (size_t)(end - p);
+    return true;
+}
+
 bool sl_blank(const char *s)
 {
     if (!s)

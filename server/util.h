@@ -37,6 +37,14 @@ bool sl_parse_long(const char *s, long min, long max, long *out);
 /* True when `s` is 1 to 64 characters of [A-Za-z0-9_-] (SPEC 3: Stakha ids). */
 bool sl_valid_id(const char *s);
 
+/* Comma-separated lists (settings that rotate: keys, secrets, tokens).
+ * sl_list_count: how many entries `s` has (one more than its commas).
+ * sl_list_next: the next entry, trimmed of spaces and tabs, as `*len` bytes
+ * at `*start` (borrowed from the list; may be empty), advancing `*cursor`
+ * (start it at the list); false once every entry was given. */
+size_t sl_list_count(const char *s);
+bool sl_list_next(const char **cursor, const char **start, size_t *len);
+
 /* True when `s` is empty or only white space. */
 bool sl_blank(const char *s);
 

@@ -44,11 +44,6 @@ struct sl_whsecrets {
     struct whsecret items[];
 };
 
-static bool is_blank_char(char c)
-{
-    return c == ' ' || c == '\t';
-}
-
 enum sl_rc sl_whsecrets_parse(const char *spec, struct sl_whsecrets **out, struct sl_err *err)
 {
     enum sl_rc rc = SL_OK;
@@ -56,22 +51,14 @@ enum sl_rc sl_whsecrets_parse(const char *spec, struct sl_whsecrets **out, struc
     if (sl_blank(spec))
         return sl_err_set(err, SL_ERR_CONFIG, "is empty; expected whsec_<base64>");
 
-    size_t n = 1;
-    for (const char *p = spec; *p; p++)
-        n += *p == ',';
+    size_t n = sl_list_count(spec);
     struct sl_whsecrets *s = sl_xcalloc(1, sizeof(*s) + n * sizeof(struct whsecret));
     s->n = n;
 
-    const char *entry = spec;
-    for (size_t i = 0; i < n; i++) {
-        const char *end = strchr(entry, ',');
-        if (!end)
-            end = entry + strlen(entry);
-        const char *next = *end ? end + 1 : end;
-        while (entry < end && is_blank_char(*entry))
-            entry++;
-        while (end > entry && is_blank_char(end[-1]))
-            end--;
+    const char *cursor = spec, *entry;
+    size_t len;
+    for (size_t i = 0; sl_list_next(&cursor, &entry, &len); i++) {
+        const char *end = entry + len;
         size_t prefix_len = sizeof(SECRET_PREFIX) - 1;
         if ((size_t)(end - entry) >= prefix_len && memcmp(entry, SECRET_PREFIX, prefix_len) == 0)
             entry += prefix_len;
@@ -92,7 +79,6 @@ enum sl_rc sl_whsecrets_parse(const char *spec, struct sl_whsecrets **out, struc
         drc = sl_base64_decode_buf(entry, (size_t)(end - entry), s->items[i].key, need,
                                    &s->items[i].len, NULL);
         SL_ASSERT(drc == SL_OK && s->items[i].len == need);
-        entry = next;
     }
 
 out:

@@ -42,6 +42,19 @@ int main(void)
     ok(b.data == NULL && b.len == 0 && taken[0] == '0', "take empties");
     free(taken);
 
+    const char *list = " a , ,b\t,";
+    is_int(sl_list_count(list), 4, "a list of four entries");
+    const char *cursor = list, *start;
+    size_t len;
+    const char *want[] = {"a", "", "b", ""};
+    int got = 0;
+    while (sl_list_next(&cursor, &start, &len)) {
+        ok(got < 4 && len == strlen(want[got]) && strncmp(start, want[got], len) == 0,
+           "entry %d trimmed: '%.*s'", got, (int)len, start);
+        got++;
+    }
+    is_int(got, 4, "every entry given, then none");
+
     char small[4];
     ok(!sl_strlcpy(small, "hello", sizeof(small)) && strcmp(small, "hel") == 0,
        "strlcpy truncates and says so");
