@@ -93,7 +93,11 @@ int main(void)
         free(text);
         usleep(20 * 1000);
     }
-    ok(port > 0, "the service listens");
+    if (!ok(port > 0, "the service listens")) {
+        char *text = th_service_log(&svc);
+        diag("run.sh output:\n%s", text);
+        free(text);
+    }
     snprintf(svc.base_url, sizeof(svc.base_url), "http://127.0.0.1:%d", port);
     ok(th_wait_status(&svc, "/health", 200, 15000), "/health 200 %lld ms after start",
        th_now_ms() - t0);
