@@ -14,11 +14,12 @@ if [ -z "${SL_LEVER_CLIENT_ID:-}" ]; then
     addr=${SL_HTTP_ADDR:-127.0.0.1:8080}
     public=${SL_PUBLIC_URL:-http://localhost:${addr##*:}}
     export SL_LEVER_CLIENT_ID=sim-client SL_LEVER_CLIENT_SECRET=sim-secret
+    : >"$SL_DATA_DIR/lever-sim.out" # exists before the first read below
     setsid "$sim" --addr 127.0.0.1:0 --client-id sim-client --client-secret sim-secret \
         --redirect-uri "$public/oauth/lever/callback" >"$SL_DATA_DIR/lever-sim.out" 2>&1 &
     sim_pid=$!
     for i in $(seq 1 300); do
-        url=$(sed -n 's/^lever-sim listening on //p' "$SL_DATA_DIR/lever-sim.out")
+        url=$(sed -n 's/^lever-sim listening on //p' "$SL_DATA_DIR/lever-sim.out" || true)
         [ -n "$url" ] && break
         sleep 0.05
     done
