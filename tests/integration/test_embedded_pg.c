@@ -1,6 +1,5 @@
 /* `serve` without DATABASE_URL: its own PostgreSQL, created once, reused,
  * stopped on exit, not left behind when the service is killed. */
-#include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,32 +9,10 @@
 #include "harness.h"
 #include "tap.h"
 
-/* Number of live processes whose command line mentions `needle`. */
-static int processes_with(const char *needle)
+/* Live processes run from `data` (only PostgreSQL's command lines name it). */
+static int processes_with(const char *data)
 {
-    int n = 0;
-    DIR *d = opendir("/proc");
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        if (de->d_name[0] < '0' || de->d_name[0] > '9')
-            continue;
-        char path[300], buf[4096];
-        snprintf(path, sizeof(path), "/proc/%s/cmdline", de->d_name);
-        FILE *f = fopen(path, "r");
-        if (!f)
-            continue;
-        size_t len = fread(buf, 1, sizeof(buf) - 1, f);
-        fclose(f);
-        for (size_t i = 0; i < len; i++)
-            if (!buf[i])
-                buf[i] = ' ';
-        buf[len] = '\0';
-        /* Zombies have an empty command line and do not count. */
-        if (len && strstr(buf, needle) && strstr(buf, "postgres"))
-            n++;
-    }
-    closedir(d);
-    return n;
+    return th_processes(data, 0, NULL);
 }
 
 static bool gone_within(const char *needle, int ms)

@@ -1,7 +1,6 @@
 /* `make run` (tests/lib/run.sh): the service on its embedded defaults with the
  * Lever simulator; /health within 15 s, /ready, Ctrl-C exits 0 and leaves no
  * PostgreSQL and no simulator running. */
-#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -13,48 +12,6 @@
 
 #include "harness.h"
 #include "tap.h"
-
-/* Live processes whose command line contains `needle` (and, if ppid > 0, whose parent is ppid). */
-static int count_procs(const char *needle, pid_t ppid, pid_t *found)
-{
-    int n = 0;
-    DIR *d = opendir("/proc");
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        if (de->d_name[0] < '0' || de->d_name[0] > '9')
-            continue;
-        char path[300], buf[4096];
-        snprintf(path, sizeof(path), "/proc/%s/cmdline", de->d_name);
-        FILE *f = fopen(path, "r");
-        if (!f)
-            continue;
-        size_t len = fread(buf, 1, sizeof(buf) - 1, f);
-        fclose(f);
-        for (size_t i = 0; i < len; i++)
-            if (!buf[i])
-                buf[i] = ' ';
-        buf[len] = '\0';
-        if (!len || !strstr(buf, needle))
-            continue;
-        if (ppid > 0) {
-            snprintf(path, sizeof(path), "/proc/%s/stat", de->d_name);
-            f = fopen(path, "r");
-            int pp = 0;
-            if (f) {
-                if (fscanf(f, "%*d %*s %*c %d", &pp) != 1)
-                    pp = 0;
-                fclose(f);
-            }
-            if (pp != ppid)
-                continue;
-        }
-        if (found)
-            *found = (pid_t)atoi(de->d_name);
-        n++;
-    }
-    closedir(d);
-    return n;
-}
 
 int main(void)
 {
@@ -105,8 +62,8 @@ int main(void)
     ok(th_service_log_contains(&svc, "Lever simulator runs at"),
        "without Lever credentials it points the service at the simulator");
     pid_t sim_pid = 0;
-    is_int(count_procs("lever-sim", pid, &sim_pid), 1, "the simulator runs");
-    ok(count_procs(data, 0, NULL) > 0, "a PostgreSQL runs from the data directory");
+    is_int(th_processes("lever-sim", pid, &sim_pid), 1, "the simulator runs");
+    ok(th_processes(data, 0, NULL) > 0, "a PostgreSQL runs from the data directory");
 
     kill(-pid, SIGINT); /* Ctrl-C reaches the whole foreground group */
     int status = -1;
@@ -116,9 +73,9 @@ int main(void)
     ok(WIFEXITED(status) && WEXITSTATUS(status) == 0, "Ctrl-C: exit 0 (status %d)", status);
     ok(th_service_log_contains(&svc, "\"event\":\"stopped\""), "the service stopped cleanly");
     deadline = th_now_ms() + 5000;
-    while (th_now_ms() < deadline && count_procs(data, 0, NULL) > 0)
+    while (th_now_ms() < deadline && th_processes(data, 0, NULL) > 0)
         usleep(50 * 1000);
-    is_int(count_procs(data, 0, NULL), 0, "no PostgreSQL left running from the data directory");
+    is_int(th_processes(data, 0, NULL), 0, "no PostgreSQL left running from the data directory");
     ok(sim_pid > 0 && kill(sim_pid, 0) != 0, "the simulator was stopped");
     if (sim_pid > 0)
         kill(sim_pid, SIGKILL);

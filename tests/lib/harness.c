@@ -10,6 +10,7 @@
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -62,6 +63,48 @@ void th_tempdir(char *out, size_t n)
     if (!mkdtemp(out))
         BAIL_OUT("mkdtemp: %s", strerror(errno));
     chmod(out, 0755); /* postgres must be able to traverse it */
+}
+
+int th_processes(const char *needle, pid_t ppid, pid_t *found)
+{
+    int n = 0;
+    DIR *d = opendir("/proc");
+    struct dirent *de;
+    while (d && (de = readdir(d))) {
+        if (de->d_name[0] < '0' || de->d_name[0] > '9')
+            continue;
+        char path[300], buf[4096];
+        snprintf(path, sizeof(path), "/proc/%s/cmdline", de->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        size_t len = fread(buf, 1, sizeof(buf) - 1, f);
+        fclose(f);
+        for (size_t i = 0; i < len; i++)
+            if (!buf[i])
+                buf[i] = ' ';
+        buf[len] = '\0';
+        if (!len || !strstr(buf, needle))
+            continue;
+        if (ppid > 0) {
+            snprintf(path, sizeof(path), "/proc/%s/stat", de->d_name);
+            int parent = 0;
+            f = fopen(path, "r");
+            if (f) {
+                if (fscanf(f, "%*d %*s %*c %d", &parent) != 1)
+                    parent = 0;
+                fclose(f);
+            }
+            if (parent != ppid)
+                continue;
+        }
+        if (found)
+            *found = (pid_t)atoi(de->d_name);
+        n++;
+    }
+    if (d)
+        closedir(d);
+    return n;
 }
 
 /* ---- databases ---- */

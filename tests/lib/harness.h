@@ -116,6 +116,11 @@ void th_proxy_stop(struct th_proxy *p);
 
 /* ---- misc ---- */
 
+/* Live processes whose command line contains `needle` and, when `ppid` > 0,
+ * whose parent is `ppid` (zombies do not count). *found (may be NULL) gets
+ * one of their PIDs. */
+int th_processes(const char *needle, pid_t ppid, pid_t *found);
+
 /* A fresh directory under the run's temp dir, traversable by postgres. */
 void th_tempdir(char *out, size_t n);
 /* Milliseconds of a monotonic clock. */
